@@ -1,0 +1,110 @@
+# chargeguard: top-level build.  `make help` lists the targets.
+#
+# Two build variants share one source list:
+#   build/            release (-O2), the binaries users run: build/bin/charger ...
+#   build/asan/       AddressSanitizer + UndefinedBehaviorSanitizer, used by `make test`
+# Every target that compiles or runs anything depends on `deps`, which is a
+# no-op once the Debian packages are installed.
+
+SHELL       := /bin/bash
+CC          ?= gcc
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+VERSION     := $(shell cat VERSION)
+
+PKGS        := libpq inih
+PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+CMOCKA_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+               -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DCG_VERSION='"$(VERSION)"' -g $(WARN) \
+               -Ilibcommon -MMD -MP
+REL_CFLAGS  := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2
+ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+
+COMMON_SRC  := $(wildcard libcommon/*.c)
+CHARGER_SRC := $(wildcard charger/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+INTEG_SRC   := $(wildcard tests/integration/test_*.c)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+
+.PHONY: all deps test install demo bench chaos clean help asan check-format
+.DEFAULT_GOAL := all
+
+all: deps build/bin/charger tools
+
+help:
+	@echo "make            build build/bin/charger (and build/bin/relay once it exists)"
+	@echo "make deps       install the Debian packages the project needs (apt-get, as root)"
+	@echo "make test       build everything and run every test suite against a throwaway PostgreSQL"
+	@echo "make install    install binaries, migrations and docs (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "make demo       end-to-end demonstration (not yet: needs the relay, issue 3)"
+	@echo "make bench      benchmark (not yet: issue 7)"
+	@echo "make chaos      long fault suite (not yet: issue 4)"
+	@echo "make clean      remove build/"
+
+deps:
+	@scripts/deps
+
+# ---- variant template: $(1) = output dir, $(2) = extra CFLAGS/LDFLAGS -------
+define variant
+$(1)/obj/%.o: %.c | deps
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(BASE_CFLAGS) $(2) $$(PKG_CFLAGS) -c $$< -o $$@
+
+$(1)/lib/libcommon.a: $$(COMMON_SRC:%.c=$(1)/obj/%.o)
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/bin/charger: $$(CHARGER_SRC:%.c=$(1)/obj/%.o) $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS)
+
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) $$(CMOCKA_LIBS)
+
+$(1)/tests/%: $(1)/obj/tests/integration/%.o $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) $$(CMOCKA_LIBS)
+
+$(1)/tools/%: $(1)/obj/tests/tools/%.o $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS)
+
+-include $$(shell find $(1)/obj -name '*.d' 2>/dev/null)
+endef
+
+$(eval $(call variant,build,$(REL_CFLAGS)))
+$(eval $(call variant,build/asan,$(ASAN_CFLAGS)))
+
+UNIT_NAMES  := $(notdir $(UNIT_SRC:.c=)) $(notdir $(INTEG_SRC:.c=))
+TOOL_NAMES  := $(notdir $(TOOL_SRC:.c=))
+TEST_BINS   := $(UNIT_NAMES:%=build/tests/%) $(UNIT_NAMES:%=build/asan/tests/%)
+
+tools: $(TOOL_NAMES:%=build/tools/%)
+
+asan: deps build/asan/bin/charger $(UNIT_NAMES:%=build/asan/tests/%)
+
+# The whole suite: unit tests (release, sanitizers, valgrind), pgTAP, system
+# tests. tests/run prints one line per suite and ends with the total.
+test: deps build/bin/charger build/asan/bin/charger $(TEST_BINS) tools
+	@tests/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/chargeguard/migrations \
+	           $(DESTDIR)$(PREFIX)/share/doc/chargeguard
+	install -m 0755 build/bin/charger $(DESTDIR)$(PREFIX)/bin/charger
+	install -m 0755 db/migrate $(DESTDIR)$(PREFIX)/share/chargeguard/migrate
+	install -m 0644 db/migrations/*.sql $(DESTDIR)$(PREFIX)/share/chargeguard/migrations/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/chargeguard/
+
+demo bench chaos:
+	@echo "make $@: not yet; it arrives with its issue (see 'issues'). Nothing was run." >&2
+	@exit 1
+
+clean:
+	rm -rf build

@@ -1,0 +1,322 @@
+/* config.c: defaults < config file < environment < command line. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void *field(void *cfg, const struct cfg_option *opt)
+{
+	return (char *)cfg + opt->offset;
+}
+
+static const char *shown(const struct cfg_option *opt, const char *value)
+{
+	return (opt->flags & CFG_SECRET) ? "(hidden)" : value;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -1;
+}
+
+static void describe_range(const struct cfg_option *opt, char *buf, size_t len)
+{
+	if (opt->type == CFG_INT)
+		snprintf(buf, len, "an integer from %.0f to %.0f", opt->min, opt->max);
+	else
+		snprintf(buf, len, "a number of seconds from %g to %g", opt->min, opt->max);
+}
+
+int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *err,
+	    size_t errlen)
+{
+	char range[96];
+	switch (opt->type) {
+	case CFG_BOOL: {
+		bool b;
+		if (parse_bool(value, &b) != 0) {
+			seterr(err, errlen, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+			       shown(opt, value));
+			return -1;
+		}
+		*(bool *)field(cfg, opt) = b;
+		return 0;
+	}
+	case CFG_INT: {
+		char *end;
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		describe_range(opt, range, sizeof(range));
+		if (*value == '\0' || *end != '\0' || errno == ERANGE) {
+			seterr(err, errlen, "'%s' is not an integer; expected %s", shown(opt, value), range);
+			return -1;
+		}
+		if ((double)n < opt->min || (double)n > opt->max) {
+			seterr(err, errlen, "%s is out of range; expected %s", shown(opt, value), range);
+			return -1;
+		}
+		*(int *)field(cfg, opt) = (int)n;
+		return 0;
+	}
+	case CFG_SECONDS: {
+		char *end;
+		errno = 0;
+		double d = strtod(value, &end);
+		describe_range(opt, range, sizeof(range));
+		if (*value == '\0' || *end != '\0' || errno == ERANGE || !isfinite(d)) {
+			seterr(err, errlen, "'%s' is not a number; expected %s", shown(opt, value), range);
+			return -1;
+		}
+		if (d < opt->min || d > opt->max) {
+			seterr(err, errlen, "%s is out of range; expected %s", shown(opt, value), range);
+			return -1;
+		}
+		*(double *)field(cfg, opt) = d;
+		return 0;
+	}
+	case CFG_STRING: {
+		char *copy = strdup(value);
+		if (!copy) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		char **slot = field(cfg, opt);
+		free(*slot);
+		*slot = copy;
+		return 0;
+	}
+	case CFG_ENUM:
+		for (int i = 0; opt->choices[i]; i++) {
+			if (strcmp(value, opt->choices[i]) == 0) {
+				*(int *)field(cfg, opt) = i;
+				return 0;
+			}
+		}
+		{
+			char list[256] = "";
+			size_t len = 0;
+			for (int i = 0; opt->choices[i] && len < sizeof(list); i++)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+							i ? ", " : "", opt->choices[i]);
+			seterr(err, errlen, "'%s' is not one of: %s", shown(opt, value), list);
+		}
+		return -1;
+	}
+	seterr(err, errlen, "internal error: unknown option type");
+	return -1;
+}
+
+static const struct cfg_option *by_flag(const struct cfg_spec *spec, const char *flag,
+					size_t flaglen)
+{
+	for (size_t i = 0; i < spec->count; i++) {
+		const char *f = spec->options[i].flag;
+		if (strlen(f) == flaglen && strncmp(f, flag, flaglen) == 0)
+			return &spec->options[i];
+	}
+	return NULL;
+}
+
+struct file_ctx {
+	const struct cfg_spec *spec;
+	void *cfg;
+	char msg[512]; /* first error, without the line number */
+};
+
+static int file_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct file_ctx *ctx = user;
+	if (ctx->msg[0])
+		return 0; /* keep the first error only */
+	if (section[0] && strcmp(section, ctx->spec->program) != 0) {
+		for (const char *const *s = ctx->spec->other_sections; s && *s; s++)
+			if (strcmp(section, *s) == 0)
+				return 1; /* another daemon's section of a shared file */
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%s] (expected [%s])", section,
+			 ctx->spec->program);
+		return 0;
+	}
+	for (size_t i = 0; i < ctx->spec->count; i++) {
+		const struct cfg_option *opt = &ctx->spec->options[i];
+		if (opt->key && strcmp(opt->key, name) == 0) {
+			char why[400];
+			if (cfg_set(opt, ctx->cfg, value, why, sizeof(why)) != 0) {
+				snprintf(ctx->msg, sizeof(ctx->msg), "key '%s': %s", name, why);
+				return 0;
+			}
+			return 1;
+		}
+	}
+	snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s'", name);
+	return 0;
+}
+
+static int load_file(const struct cfg_spec *spec, void *cfg, const char *path, char *err,
+		     size_t errlen)
+{
+	struct file_ctx ctx = {.spec = spec, .cfg = cfg, .msg = ""};
+	int rc = ini_parse(path, file_handler, &ctx);
+	if (rc == 0)
+		return 0;
+	if (rc == -1)
+		seterr(err, errlen, "config file %s: cannot open: %s", path, strerror(errno));
+	else if (rc == -2)
+		seterr(err, errlen, "config file %s: out of memory", path);
+	else
+		seterr(err, errlen, "config file %s line %d: %s", path, rc,
+		       ctx.msg[0] ? ctx.msg : "syntax error (expected 'key = value')");
+	return -1;
+}
+
+/* Split "--flag=value" or "--flag value"; returns the option or NULL. */
+static const struct cfg_option *match_arg(const struct cfg_spec *spec, int argc,
+					  char *const argv[], int *i, const char **value,
+					  char *err, size_t errlen)
+{
+	const char *arg = argv[*i];
+	const char *eq = strchr(arg, '=');
+	size_t flaglen = eq ? (size_t)(eq - arg) : strlen(arg);
+	const struct cfg_option *opt = by_flag(spec, arg, flaglen);
+	if (!opt) {
+		if (arg[0] == '-')
+			seterr(err, errlen, "unknown option '%.*s' (see --help)", (int)flaglen, arg);
+		else
+			seterr(err, errlen, "unexpected argument '%s' (see --help)", arg);
+		return NULL;
+	}
+	if (eq) {
+		*value = eq + 1;
+	} else if (opt->type == CFG_BOOL) {
+		*value = "true";
+	} else if (*i + 1 < argc) {
+		*value = argv[++*i];
+	} else {
+		seterr(err, errlen, "%s needs a value (%s)", opt->flag,
+		       opt->metavar ? opt->metavar : "see --help");
+		return NULL;
+	}
+	return opt;
+}
+
+int cfg_load(const struct cfg_spec *spec, void *cfg, int argc, char *const argv[], char *err,
+	     size_t errlen)
+{
+	char why[400];
+	err[0] = '\0';
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return CFG_HELP;
+		if (strcmp(argv[i], "--version") == 0)
+			return CFG_VERSION;
+	}
+
+	for (size_t i = 0; i < spec->count; i++) {
+		const struct cfg_option *opt = &spec->options[i];
+		if (opt->def && cfg_set(opt, cfg, opt->def, why, sizeof(why)) != 0) {
+			seterr(err, errlen, "internal error: default of %s: %s", opt->flag, why);
+			return CFG_ERROR;
+		}
+	}
+
+	/* The config file: named on the command line, else by its variable. */
+	const struct cfg_option *cfopt = by_flag(spec, spec->config_flag, strlen(spec->config_flag));
+	const char *path = cfopt && cfopt->env ? getenv(cfopt->env) : NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *value;
+		int j = i;
+		const struct cfg_option *opt = match_arg(spec, argc, argv, &j, &value, why, sizeof(why));
+		if (opt == cfopt)
+			path = value;
+		i = j;
+	}
+	if (path && *path) {
+		if (cfg_set(cfopt, cfg, path, why, sizeof(why)) != 0 ||
+		    load_file(spec, cfg, path, err, errlen) != 0)
+			return CFG_ERROR;
+	}
+
+	for (size_t i = 0; i < spec->count; i++) {
+		const struct cfg_option *opt = &spec->options[i];
+		const char *v = opt->env ? getenv(opt->env) : NULL;
+		if (v && cfg_set(opt, cfg, v, why, sizeof(why)) != 0) {
+			seterr(err, errlen, "environment %s: %s", opt->env, why);
+			return CFG_ERROR;
+		}
+	}
+
+	for (int i = 1; i < argc; i++) {
+		const char *value;
+		const struct cfg_option *opt = match_arg(spec, argc, argv, &i, &value, err, errlen);
+		if (!opt)
+			return CFG_ERROR;
+		if (cfg_set(opt, cfg, value, why, sizeof(why)) != 0) {
+			seterr(err, errlen, "%s: %s", opt->flag, why);
+			return CFG_ERROR;
+		}
+	}
+	return CFG_OK;
+}
+
+void cfg_free(const struct cfg_spec *spec, void *cfg)
+{
+	for (size_t i = 0; i < spec->count; i++) {
+		if (spec->options[i].type == CFG_STRING) {
+			char **slot = field(cfg, &spec->options[i]);
+			free(*slot);
+			*slot = NULL;
+		}
+	}
+}
+
+void cfg_print_help(const struct cfg_spec *spec, FILE *out)
+{
+	fprintf(out, "%s\nOptions (a flag overrides the environment, which overrides the config file):\n",
+		spec->synopsis);
+	for (size_t i = 0; i < spec->count; i++) {
+		const struct cfg_option *o = &spec->options[i];
+		char head[64];
+		snprintf(head, sizeof(head), "%s%s%s", o->flag, o->metavar ? " " : "",
+			 o->metavar ? o->metavar : "");
+		fprintf(out, "  %-24s %s\n", head, o->doc);
+		fprintf(out, "  %-24s ", "");
+		if (o->type == CFG_INT)
+			fprintf(out, "[%.0f..%.0f] ", o->min, o->max);
+		else if (o->type == CFG_SECONDS)
+			fprintf(out, "[%g..%g s] ", o->min, o->max);
+		if (o->def && *o->def)
+			fprintf(out, "default %s; ", o->def);
+		if (o->key && !(o->flags & CFG_CLI_ONLY))
+			fprintf(out, "file key %s; ", o->key);
+		if (o->env)
+			fprintf(out, "env %s", o->env);
+		fputc('\n', out);
+	}
+	fprintf(out, "  %-24s show this help\n  %-24s show the version\n", "--help", "--version");
+	if (spec->epilog)
+		fprintf(out, "\n%s", spec->epilog);
+}
