@@ -1,6 +1,7 @@
 /* config.c: defaults < config file < environment < command line. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -43,6 +44,12 @@ static int parse_bool(const char *v, bool *out)
 	return -1;
 }
 
+/* strtoll and strtod skip leading blanks and take "" as 0: refuse both. */
+static bool starts_like_number(const char *v)
+{
+	return *v != '\0' && !isspace((unsigned char)*v);
+}
+
 static void describe_range(const struct cfg_option *opt, char *buf, size_t len)
 {
 	if (opt->type == CFG_INT)
@@ -71,7 +78,7 @@ int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *er
 		errno = 0;
 		long long n = strtoll(value, &end, 10);
 		describe_range(opt, range, sizeof(range));
-		if (*value == '\0' || *end != '\0' || errno == ERANGE) {
+		if (!starts_like_number(value) || *end != '\0' || errno == ERANGE) {
 			seterr(err, errlen, "'%s' is not an integer; expected %s", shown(opt, value), range);
 			return -1;
 		}
@@ -87,7 +94,7 @@ int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *er
 		errno = 0;
 		double d = strtod(value, &end);
 		describe_range(opt, range, sizeof(range));
-		if (*value == '\0' || *end != '\0' || errno == ERANGE || !isfinite(d)) {
+		if (!starts_like_number(value) || *end != '\0' || errno == ERANGE || !isfinite(d)) {
 			seterr(err, errlen, "'%s' is not a number; expected %s", shown(opt, value), range);
 			return -1;
 		}
@@ -303,18 +310,25 @@ void cfg_print_help(const struct cfg_spec *spec, FILE *out)
 		snprintf(head, sizeof(head), "%s%s%s", o->flag, o->metavar ? " " : "",
 			 o->metavar ? o->metavar : "");
 		fprintf(out, "  %-24s %s\n", head, o->doc);
-		fprintf(out, "  %-24s ", "");
+		char meta[256] = "";
+		size_t len = 0;
 		if (o->type == CFG_INT)
-			fprintf(out, "[%.0f..%.0f] ", o->min, o->max);
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "[%.0f..%.0f] ", o->min, o->max);
 		else if (o->type == CFG_SECONDS)
-			fprintf(out, "[%g..%g s] ", o->min, o->max);
-		if (o->def && *o->def)
-			fprintf(out, "default %s; ", o->def);
-		if (o->key && !(o->flags & CFG_CLI_ONLY))
-			fprintf(out, "file key %s; ", o->key);
-		if (o->env)
-			fprintf(out, "env %s", o->env);
-		fputc('\n', out);
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "[%g..%g s] ", o->min, o->max);
+		if (o->def && *o->def && len < sizeof(meta))
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "default %s; ", o->def);
+		if (o->key && !(o->flags & CFG_CLI_ONLY) && len < sizeof(meta))
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "file key %s; ", o->key);
+		if (o->env && len < sizeof(meta))
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "env %s; ", o->env);
+		if ((o->flags & CFG_RESTART) && len < sizeof(meta))
+			snprintf(meta + len, sizeof(meta) - len, "reload needs a restart; ");
+		len = strlen(meta);
+		if (len >= 2)
+			meta[len - 2] = '\0'; /* drop the last "; " */
+		if (meta[0])
+			fprintf(out, "  %-24s %s\n", "", meta);
 	}
 	fprintf(out, "  %-24s show this help\n  %-24s show the version\n", "--help", "--version");
 	if (spec->epilog)

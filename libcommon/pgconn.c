@@ -2,6 +2,7 @@
 #include "pgconn.h"
 
 #include "backoff.h"
+#include "container.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -376,7 +377,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	struct pgc *c = (struct pgc *)((char *)w - offsetof(struct pgc, timer));
+	struct pgc *c = container_of(w, struct pgc, timer);
 	enter(c);
 	if (c->state == PGC_CONNECTING) {
 		char why[64];
@@ -392,7 +393,7 @@ static void on_deferred(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	struct pgc *c = (struct pgc *)((char *)w - offsetof(struct pgc, deferred));
+	struct pgc *c = container_of(w, struct pgc, deferred);
 	enter(c);
 	if (c->broken[0]) {
 		char why[sizeof(c->broken)];
@@ -428,9 +429,9 @@ static void conn_failed(struct pgc *c, const char *why)
 	double delay = backoff_next(&c->backoff);
 	ev_timer_set(&c->timer, delay, 0.);
 	ev_timer_start(c->loop, &c->timer);
-	log_warn("%s: %s: %s; retrying in %.1f s (attempt %d)", c->name,
-		 was_up ? "connection lost" : "cannot connect", line, delay,
-		 c->backoff.failures + 1);
+	log_warn("%s: %s: %s; attempt %d in %.1f s", c->name,
+		 was_up ? "connection lost" : "cannot connect", line, c->backoff.failures + 1,
+		 delay);
 
 	/* Answer everything queued: none of it can be sent on this connection,
 	 * and whether a statement on the wire took effect is unknown. */

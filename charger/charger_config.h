@@ -1,0 +1,21 @@
+/* charger_config.h: the charger's options (one table: flag, file key,
+ * environment variable, type, bounds, default, doc). */
+#ifndef CHARGER_CONFIG_H
+#define CHARGER_CONFIG_H
+
+#include "config.h"
+
+struct charger_config {
+	char *db;
+	bool once;
+	double interval;
+	int batch;
+	double db_wait;
+	int log_level; /* enum log_level */
+	char *config;
+	bool list_crash_points;
+};
+
+extern const struct cfg_spec charger_cfg_spec;
+
+#endif
