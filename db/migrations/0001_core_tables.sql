@@ -63,8 +63,9 @@ CREATE TABLE outbox.messages (
      OR (kind = 'email' AND state IN ('waiting', 'pending', 'submitting', 'sent',
                                       'cancelled', 'dead'))),
     CONSTRAINT messages_charge_fields CHECK (
-        (kind = 'charge') = (idempotency_key IS NOT NULL AND amount_cents IS NOT NULL
-                             AND currency IS NOT NULL)),
+        CASE kind WHEN 'charge' THEN idempotency_key IS NOT NULL AND amount_cents IS NOT NULL
+                                     AND currency IS NOT NULL
+                  ELSE idempotency_key IS NULL AND amount_cents IS NULL AND currency IS NULL END),
     CONSTRAINT messages_email_parent CHECK ((kind = 'email') = (parent_id IS NOT NULL)),
     CONSTRAINT messages_email_template CHECK (
         CASE kind WHEN 'charge' THEN template IS NULL

@@ -7,6 +7,7 @@
 --   CG001 illegal transition        CG002 a fixed-for-life column changed
 --   CG003 claim rules broken        CG004 a settled row was modified
 --   CG005 a live row was deleted    CG006 invariant I6 broken
+--   CG007 an email's parent is not a charge of its invoice
 --   CG008 outbox.events is append-only
 
 CREATE TABLE outbox.transitions (
@@ -71,6 +72,17 @@ BEGIN
             RAISE EXCEPTION 'outbox message of kind % cannot be created in state %', NEW.kind, NEW.state
                 USING ERRCODE = 'CG001', HINT = 'See SELECT * FROM outbox.transitions.';
         END IF;
+        IF NEW.attempts <> 0 OR NEW.claim_token IS NOT NULL OR NEW.lease_owner IS NOT NULL
+           OR NEW.lease_expires_at IS NOT NULL OR NEW.gateway_ref IS NOT NULL THEN
+            RAISE EXCEPTION 'a new outbox message starts unclaimed: no attempts, claim, lease or gateway reference'
+                USING ERRCODE = 'CG003';
+        END IF;
+        IF NEW.kind = 'email' AND NEW.parent_id IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM outbox.messages p
+                WHERE p.id = NEW.parent_id AND p.kind = 'charge' AND p.invoice_id = NEW.invoice_id) THEN
+            RAISE EXCEPTION 'an email''s parent_id must be a charge of the same invoice (parent %, invoice %)',
+                NEW.parent_id, NEW.invoice_id USING ERRCODE = 'CG007';
+        END IF;
         NEW.updated_at := now();
         RETURN NEW;
     END IF;
@@ -85,12 +97,21 @@ BEGIN
             USING ERRCODE = 'CG002';
     END IF;
 
+    IF NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NEW; -- nothing changes, not even updated_at
+    END IF;
+    IF NEW.state = OLD.state AND OLD.state IN ('succeeded', 'declined', 'failed', 'cancelled', 'sent') THEN
+        RAISE EXCEPTION 'outbox message % is settled (%) and cannot change', OLD.id, OLD.state
+            USING ERRCODE = 'CG004';
+    END IF;
+    -- attempts counts claims: it changes only by one, on entering submitting
+    IF NEW.attempts <> OLD.attempts
+       AND NOT (NEW.state = 'submitting' AND OLD.state <> 'submitting') THEN
+        RAISE EXCEPTION 'outbox message %: attempts changes only when the row is claimed', OLD.id
+            USING ERRCODE = 'CG003';
+    END IF;
+
     IF NEW.state IS NOT DISTINCT FROM OLD.state THEN
-        IF OLD.state IN ('succeeded', 'declined', 'failed', 'cancelled', 'sent')
-           AND NEW IS DISTINCT FROM OLD THEN
-            RAISE EXCEPTION 'outbox message % is settled (%) and cannot change', OLD.id, OLD.state
-                USING ERRCODE = 'CG004';
-        END IF;
         -- Fencing: a claimed row keeps its token and owner until it leaves
         -- submitting; only the lease may be extended (heartbeat).
         IF OLD.state = 'submitting' AND (NEW.claim_token IS DISTINCT FROM OLD.claim_token
@@ -168,6 +189,18 @@ END
 $$;
 CREATE TRIGGER messages_no_live_delete BEFORE DELETE ON outbox.messages
     FOR EACH ROW EXECUTE FUNCTION outbox.messages_no_live_delete();
+
+-- TRUNCATE fires no row triggers: refuse it outright (retention deletes
+-- settled rows, which the trigger above allows).
+CREATE FUNCTION outbox.messages_no_truncate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'outbox.messages cannot be truncated: it may hold live rows (delete settled rows instead)'
+        USING ERRCODE = 'CG005';
+END
+$$;
+CREATE TRIGGER messages_no_truncate BEFORE TRUNCATE ON outbox.messages
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox.messages_no_truncate();
 
 CREATE FUNCTION outbox.events_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

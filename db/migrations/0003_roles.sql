@@ -17,8 +17,11 @@ BEGIN
 END
 $$;
 
--- Nobody but the owner may run a function unless a migration says so.
-ALTER DEFAULT PRIVILEGES IN SCHEMA billing, outbox REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- Nobody but the owner may run a function unless a migration grants it.
+-- (Per-schema default privileges cannot take EXECUTE away from PUBLIC, and
+-- changing the migrating role's global defaults would touch the shop's own
+-- functions, so every migration that adds functions ends with this REVOKE;
+-- tests/db/05_roles.sql checks that none is left executable by PUBLIC.)
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA billing, outbox FROM PUBLIC;
 REVOKE ALL ON SCHEMA billing, outbox FROM PUBLIC;
 

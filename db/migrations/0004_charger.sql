@@ -9,6 +9,22 @@ CREATE TABLE outbox.unchargeable (
 );
 GRANT SELECT ON outbox.unchargeable TO outbox_reader;
 
+-- Why an invoice cannot be charged, or NULL when it can: the one rule both
+-- the enqueue and the unchargeable report use. Blank strings count as absent.
+CREATE FUNCTION outbox.charge_problem(p_amount_due bigint, p_currency text, p_customer bigint,
+                                      p_gateway_customer text, p_payment_source text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN nullif(btrim(p_gateway_customer), '') IS NULL
+         AND nullif(btrim(p_payment_source), '') IS NULL THEN
+            format('customer %s has neither gateway_customer_id nor payment_source', p_customer)
+        WHEN p_amount_due <= 0 THEN
+            format('amount due is %s cents; nothing to charge', p_amount_due)
+        WHEN p_currency !~ '^[a-z]{3}$' THEN
+            format('currency %L is not a lower-case three-letter ISO 4217 code', p_currency)
+    END
+$$;
+
 -- One batch: lock up to p_batch due, chargeable, open invoices (skipping
 -- rows another charger holds), mark them in_flight, write one charge row
 -- (new idempotency key) and one notification row each, note newly found
@@ -37,9 +53,8 @@ BEGIN
          WHERE i.status = 'open'
            AND i.due_at <= now()
            AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= now())
-           AND i.amount_due_cents > 0
-           AND i.currency ~ '^[a-z]{3}$'
-           AND (c.gateway_customer_id IS NOT NULL OR c.payment_source IS NOT NULL)
+           AND outbox.charge_problem(i.amount_due_cents, i.currency, c.id,
+                                     c.gateway_customer_id, c.payment_source) IS NULL
          ORDER BY i.due_at, i.id
          LIMIT p_batch
            FOR UPDATE OF i SKIP LOCKED
@@ -58,7 +73,7 @@ BEGIN
         INSERT INTO outbox.messages (kind, invoice_id, parent_id, state)
         SELECT 'email', ch.invoice_id, ch.id, 'waiting'
           FROM charges ch JOIN due d ON d.id = ch.invoice_id
-         WHERE d.email IS NOT NULL AND d.email <> ''
+         WHERE nullif(btrim(d.email), '') IS NOT NULL
         RETURNING id, parent_id
     ), cleared AS (
         DELETE FROM outbox.unchargeable u USING charges ch WHERE u.invoice_id = ch.invoice_id
@@ -75,27 +90,18 @@ BEGIN
 
     IF p_report THEN
         RETURN QUERY
-        WITH bad AS (
+        WITH due_now AS (
             SELECT i.id,
-                   CASE
-                     WHEN c.gateway_customer_id IS NULL AND c.payment_source IS NULL THEN
-                       format('customer %s has neither gateway_customer_id nor payment_source', c.id)
-                     WHEN i.amount_due_cents <= 0 THEN
-                       format('amount due is %s cents; nothing to charge', i.amount_due_cents)
-                     ELSE
-                       format('currency %L is not a lower-case three-letter ISO 4217 code', i.currency)
-                   END AS reason
+                   outbox.charge_problem(i.amount_due_cents, i.currency, c.id,
+                                         c.gateway_customer_id, c.payment_source) AS reason
               FROM billing.invoices i
               JOIN billing.customers c ON c.id = i.customer_id
              WHERE i.status = 'open'
                AND i.due_at <= now()
                AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= now())
-               AND NOT (i.amount_due_cents > 0
-                        AND i.currency ~ '^[a-z]{3}$'
-                        AND (c.gateway_customer_id IS NOT NULL OR c.payment_source IS NOT NULL))
         ), noted AS (
             INSERT INTO outbox.unchargeable AS u (invoice_id, reason)
-            SELECT id, reason FROM bad
+            SELECT id, reason FROM due_now WHERE reason IS NOT NULL
             ON CONFLICT (invoice_id) DO UPDATE
                SET reason = EXCLUDED.reason, noted_at = now()
              WHERE u.reason IS DISTINCT FROM EXCLUDED.reason
@@ -108,5 +114,5 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION outbox.enqueue_due(integer, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA billing, outbox FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION outbox.enqueue_due(integer, boolean) TO outbox_charger;
