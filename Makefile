@@ -12,7 +12,7 @@ PREFIX      ?= /usr/local
 DESTDIR     ?=
 VERSION     := $(shell cat VERSION)
 
-PKGS        := libpq inih
+PKGS        := libpq inih libcurl libcjson libmicrohttpd
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 CMOCKA_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -27,6 +27,11 @@ ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 COMMON_SRC  := $(wildcard libcommon/*.c)
 CHARGER_SRC := $(wildcard charger/*.c)
+# the relay's code minus main.c is a library, so unit tests can link it
+RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
+GATEWAYSIM_SRC := $(wildcard tests/sim/gatewaysim/*.c)
+SMTPSINK_SRC   := $(wildcard tests/sim/smtpsink/*.c)
+CHECKER_SRC    := $(wildcard tests/checker/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 INTEG_SRC   := $(wildcard tests/integration/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
@@ -34,10 +39,12 @@ TOOL_SRC    := $(wildcard tests/tools/*.c)
 .PHONY: all deps test install demo bench chaos clean help asan check-format
 .DEFAULT_GOAL := all
 
-all: deps build/bin/charger tools
+PROGRAMS    := bin/charger bin/relay sim/gatewaysim sim/smtpsink tools/checker
+
+all: deps $(PROGRAMS:%=build/%) tools
 
 help:
-	@echo "make            build build/bin/charger (and build/bin/relay once it exists)"
+	@echo "make            build build/bin/charger, build/bin/relay and the test programs"
 	@echo "make deps       install the Debian packages the project needs (apt-get, as root)"
 	@echo "make test       build everything and run every test suite against a throwaway PostgreSQL"
 	@echo "make install    install binaries, migrations and docs (PREFIX=$(PREFIX) DESTDIR=)"
@@ -59,15 +66,35 @@ $(1)/lib/libcommon.a: $$(COMMON_SRC:%.c=$(1)/obj/%.o)
 	@mkdir -p $$(dir $$@)
 	rm -f $$@ && ar rcs $$@ $$^
 
+$(1)/lib/librelay.a: $$(RELAY_LIB_SRC:%.c=$(1)/obj/%.o)
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+
 $(1)/bin/charger: $$(CHARGER_SRC:%.c=$(1)/obj/%.o) $(1)/lib/libcommon.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS)
 
-$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/lib/libcommon.a
+$(1)/bin/relay: $(1)/obj/relay/main.o $(1)/lib/librelay.a $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS)
+
+$(1)/sim/gatewaysim: $$(GATEWAYSIM_SRC:%.c=$(1)/obj/%.o) $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) -lpthread
+
+$(1)/sim/smtpsink: $$(SMTPSINK_SRC:%.c=$(1)/obj/%.o) $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) -lpthread
+
+$(1)/tools/checker: $$(CHECKER_SRC:%.c=$(1)/obj/%.o) $(1)/lib/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS)
+
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/lib/librelay.a $(1)/lib/libcommon.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) $$(CMOCKA_LIBS)
 
-$(1)/tests/%: $(1)/obj/tests/integration/%.o $(1)/lib/libcommon.a
+$(1)/tests/%: $(1)/obj/tests/integration/%.o $(1)/lib/librelay.a $(1)/lib/libcommon.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) $$^ -o $$@ $$(PKG_LIBS) $$(CMOCKA_LIBS)
 
@@ -82,22 +109,23 @@ $(eval $(call variant,build,$(REL_CFLAGS)))
 $(eval $(call variant,build/asan,$(ASAN_CFLAGS)))
 
 UNIT_NAMES  := $(notdir $(UNIT_SRC:.c=)) $(notdir $(INTEG_SRC:.c=))
-TOOL_NAMES  := $(notdir $(TOOL_SRC:.c=))
+TOOL_NAMES  := $(filter-out checker,$(notdir $(TOOL_SRC:.c=)))
 TEST_BINS   := $(UNIT_NAMES:%=build/tests/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 tools: $(TOOL_NAMES:%=build/tools/%)
 
-asan: deps build/asan/bin/charger $(UNIT_NAMES:%=build/asan/tests/%)
+asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 # The whole suite: unit tests (release, sanitizers, valgrind), pgTAP, system
 # tests. tests/run prints one line per suite and ends with the total.
-test: deps build/bin/charger build/asan/bin/charger $(TEST_BINS) tools
+test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
 	@tests/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/chargeguard/migrations \
 	           $(DESTDIR)$(PREFIX)/share/doc/chargeguard
 	install -m 0755 build/bin/charger $(DESTDIR)$(PREFIX)/bin/charger
+	install -m 0755 build/bin/relay $(DESTDIR)$(PREFIX)/bin/relay
 	install -m 0755 db/migrate $(DESTDIR)$(PREFIX)/share/chargeguard/migrate
 	install -m 0644 db/migrations/*.sql $(DESTDIR)$(PREFIX)/share/chargeguard/migrations/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/chargeguard/
