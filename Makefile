@@ -20,7 +20,7 @@ CMOCKA_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN        := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
                -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -DCG_VERSION='"$(VERSION)"' -g $(WARN) \
-               -Ilibcommon -MMD -MP
+               -Ilibcommon -Irelay -MMD -MP
 REL_CFLAGS  := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all

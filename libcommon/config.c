@@ -116,6 +116,31 @@ int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *er
 		*slot = copy;
 		return 0;
 	}
+	case CFG_SECONDS_LIST: {
+		/* "60,300,3600": every item a number in range; an empty list, an
+		 * empty item or a trailing comma is refused. */
+		struct cfg_seconds_list list = {0};
+		const char *p = value;
+		for (;;) {
+			char *end;
+			errno = 0;
+			double d = strtod(p, &end);
+			if (!starts_like_number(p) || end == p || errno == ERANGE || !isfinite(d) ||
+			    (*end != ',' && *end != '\0') || d < opt->min || d > opt->max ||
+			    list.n == CFG_LIST_MAX) {
+				seterr(err, errlen,
+				       "'%s' is not a list of 1 to %d comma-separated seconds, each from %g to %g",
+				       shown(opt, value), CFG_LIST_MAX, opt->min, opt->max);
+				return -1;
+			}
+			list.v[list.n++] = d;
+			if (*end == '\0')
+				break;
+			p = end + 1;
+		}
+		*(struct cfg_seconds_list *)field(cfg, opt) = list;
+		return 0;
+	}
 	case CFG_ENUM:
 		for (int i = 0; opt->choices[i]; i++) {
 			if (strcmp(value, opt->choices[i]) == 0) {
@@ -251,15 +276,16 @@ int cfg_load(const struct cfg_spec *spec, void *cfg, int argc, char *const argv[
 	}
 
 	/* The config file: named on the command line, else by its variable. */
-	const struct cfg_option *cfopt = by_flag(spec, spec->config_flag, strlen(spec->config_flag));
+	const struct cfg_option *cfopt =
+		spec->config_flag ? by_flag(spec, spec->config_flag, strlen(spec->config_flag)) : NULL;
 	const char *path = cfopt && cfopt->env ? getenv(cfopt->env) : NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *value;
+	for (int i = 1; cfopt && i < argc; i++) {
+		const char *value = NULL;
 		int j = i;
 		const struct cfg_option *opt = match_arg(spec, argc, argv, &j, &value, why, sizeof(why));
-		if (opt == cfopt)
+		if (opt && opt == cfopt)
 			path = value;
-		i = j;
+		i = j; /* unknown options are reported by the pass below */
 	}
 	if (path && *path) {
 		if (cfg_set(cfopt, cfg, path, why, sizeof(why)) != 0 ||
@@ -316,6 +342,8 @@ void cfg_print_help(const struct cfg_spec *spec, FILE *out)
 			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "[%.0f..%.0f] ", o->min, o->max);
 		else if (o->type == CFG_SECONDS)
 			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "[%g..%g s] ", o->min, o->max);
+		else if (o->type == CFG_SECONDS_LIST)
+			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "[each %g..%g s] ", o->min, o->max);
 		if (o->def && *o->def && len < sizeof(meta))
 			len += (size_t)snprintf(meta + len, sizeof(meta) - len, "default %s; ", o->def);
 		if (o->key && !(o->flags & CFG_CLI_ONLY) && len < sizeof(meta))

@@ -17,6 +17,13 @@ enum cfg_type {
 	CFG_SECONDS, /* double; bounds min..max, decimal seconds */
 	CFG_STRING,  /* char *; owned by the struct, freed by cfg_free */
 	CFG_ENUM,    /* int;    index into choices */
+	CFG_SECONDS_LIST, /* struct cfg_seconds_list; "60,300,3600", each min..max */
+};
+
+#define CFG_LIST_MAX 32
+struct cfg_seconds_list {
+	int n;
+	double v[CFG_LIST_MAX];
 };
 
 #define CFG_CLI_ONLY 0x1u /* command line (and env) only, not a file key */
@@ -43,7 +50,7 @@ struct cfg_spec {
 	const char *epilog;   /* printed by --help below it */
 	const struct cfg_option *options;
 	size_t count;
-	const char *config_flag; /* the option naming the config file: "--config" */
+	const char *config_flag; /* the option naming the config file, or NULL */
 	const char *const *other_sections; /* file sections that belong to others */
 };
 

@@ -53,6 +53,11 @@ int crash_init(const char *const *known, const char *spec, char *err, size_t err
 	return -1;
 }
 
+bool crash_armed(const char *name)
+{
+	return armed.target && strcmp(name, armed.name) == 0;
+}
+
 void crash_point(const char *name)
 {
 	if (!armed.target || strcmp(name, armed.name) != 0)

@@ -68,6 +68,13 @@ static void one_line(char *dst, size_t len, const char *src)
 	dst[j] = '\0';
 }
 
+void pgc_log_errors(struct pgc *c, const PGresult *res, const char *error, void *arg)
+{
+	(void)res;
+	if (error)
+		log_warn("%s: %s failed: %s", c->name, arg ? (const char *)arg : "statement", error);
+}
+
 const char *pgc_sqlstate(const PGresult *res)
 {
 	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -64,6 +64,10 @@ int pgc_pending(const struct pgc *c);
  * callbacks. Safe to call from inside a callback of this pgc. */
 void pgc_free(struct pgc *c);
 
+/* A result callback for statements whose answer only matters when it is
+ * an error (a ROLLBACK, a SET): logs the error, if any. */
+void pgc_log_errors(struct pgc *c, const PGresult *res, const char *error, void *arg);
+
 /* SQLSTATE of a result, or "" */
 const char *pgc_sqlstate(const PGresult *res);
 

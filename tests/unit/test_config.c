@@ -245,6 +245,48 @@ static void secrets_not_echoed(void **state)
 	assert_non_null(strstr(err, "(hidden)"));
 }
 
+static void seconds_lists(void **state)
+{
+	(void)state;
+	struct cfg_seconds_list list;
+	const struct cfg_option opt = {"--schedule", NULL, NULL, CFG_SECONDS_LIST, 0, 1, 1e6, NULL,
+				       NULL, "S1,S2", "schedule", 0};
+	assert_int_equal(cfg_set(&opt, &list, "60,300,3600.5", err, sizeof(err)), 0);
+	assert_int_equal(list.n, 3);
+	assert_true(list.v[0] == 60 && list.v[1] == 300 && list.v[2] == 3600.5);
+	assert_int_equal(cfg_set(&opt, &list, "5", err, sizeof(err)), 0);
+	assert_int_equal(list.n, 1);
+	const char *bad[] = {"", ",", "60,", ",60", "60,,300", "60;300", "0.5", "60, 300", "x", "nan"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(cfg_set(&opt, &list, bad[i], err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "comma-separated seconds"));
+	}
+	char many[512] = "1";
+	for (int i = 0; i < CFG_LIST_MAX; i++)
+		strncat(many, ",1", sizeof(many) - strlen(many) - 1);
+	assert_int_equal(cfg_set(&opt, &list, many, err, sizeof(err)), -1); /* 33 items */
+}
+
+/* A program without a config-file option: unknown flags are still refused
+ * cleanly (this once read an uninitialised value). */
+static void no_config_option(void **state)
+{
+	(void)state;
+	struct cfg_spec bare = spec;
+	bare.config_flag = NULL;
+	bare.count = 3; /* --db, --once, --batch */
+	struct tcfg c = {0};
+	char *argv[] = {"t", "--bogus", "--batch", "3", NULL};
+	assert_int_equal(cfg_load(&bare, &c, 4, argv, err, sizeof(err)), CFG_ERROR);
+	assert_non_null(strstr(err, "unknown option '--bogus'"));
+	cfg_free(&bare, &c);
+	char *ok[] = {"t", "--batch", "3", NULL};
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(cfg_load(&bare, &c, 3, ok, err, sizeof(err)), CFG_OK);
+	assert_int_equal(c.batch, 3);
+	cfg_free(&bare, &c);
+}
+
 static void help_lists_every_option(void **state)
 {
 	(void)state;
@@ -275,6 +317,8 @@ int main(void)
 		cmocka_unit_test_teardown(file_errors_name_line_and_key, teardown),
 		cmocka_unit_test_teardown(env_errors_name_variable, teardown),
 		cmocka_unit_test_teardown(secrets_not_echoed, teardown),
+		cmocka_unit_test_teardown(seconds_lists, teardown),
+		cmocka_unit_test_teardown(no_config_option, teardown),
 		cmocka_unit_test_teardown(help_lists_every_option, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,0 +1,184 @@
+/* charges.c: step 1 (claim, committed before any byte is sent) and step 2
+ * (send each charge once, on a fresh connection, and classify the answer). */
+#include "relay.h"
+
+#include "crash.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct log_ref ref_of(const struct job *j)
+{
+	return (struct log_ref){.invoice = j->charge.invoice_id, .row = j->charge.id,
+				.attempt = j->charge.attempt, .claim = j->claim_token};
+}
+
+void job_free(struct job *j)
+{
+	struct relay *r = j->relay;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	r->inflight--;
+	free(j);
+}
+
+static void on_sent(void *arg)
+{
+	(void)arg;
+	crash_point("relay.after_send");
+}
+
+/* The answer is in: classify it and hand it to the record step. */
+static void on_answer(struct http_transfer *t, void *arg)
+{
+	struct job *j = arg;
+	struct relay *r = j->relay;
+	const struct http_result *res = http_result(t);
+	struct gateway_answer ans = {
+		.curl_result = res->curl_result,
+		.connected = res->connected,
+		.http_status = res->status,
+		.body = res->body,
+		.body_len = res->body_len,
+		.body_truncated = res->body_truncated,
+		.retry_after = res->retry_after,
+	};
+	r->gateway->classify_charge(&j->charge, &ans, &j->verdict);
+	crash_point("relay.after_response");
+
+	struct log_ref ref = ref_of(j);
+	enum outcome o = j->verdict.outcome;
+	r->stats.outcomes[o]++;
+	log_at(o == OUTCOME_SUCCEEDED || o == OUTCOME_DECLINED ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, &ref,
+	       "gateway answered %ld in %.3f s%s%s: %s (%s)", res->status, res->seconds,
+	       res->curl_result ? ", transport: " : "", res->curl_result ? res->error : "",
+	       outcome_state(o), j->verdict.reason);
+	if (j->verdict.stop_sending && r->paused_until < relay_now(r)) {
+		r->paused_until = relay_now(r) + 60;
+		log_error("the gateway refuses our API key: no charge is sent for 60 s; check "
+			  "--gateway-key-file / RELAY_GATEWAY_KEY");
+	}
+	record_enqueue(r, j);
+}
+
+/* Send a claimed row, or, if its lease cannot cover the whole request,
+ * give it back unsent (it is provably not executed). */
+static void send_job(struct relay *r, struct job *j)
+{
+	struct log_ref ref = ref_of(j);
+	double now = relay_now(r);
+	const char *not_sent = NULL;
+	char why[160];
+	struct gateway_request req;
+
+	if (now + r->cfg->http_timeout > j->lease_deadline)
+		not_sent = "not sent: the lease would end before the request could";
+	else if (now < r->paused_until)
+		not_sent = "not sent: sending is paused (the gateway refused our key)";
+	else if (r->gateway->build_charge(&r->gw, &j->charge, &req, why, sizeof(why)) != 0)
+		not_sent = why;
+	if (!not_sent) {
+		j->state = JOB_SENDING;
+		struct http_transfer *t =
+			http_post_fresh(r->http, req.url, req.headers, req.body, on_answer, j);
+		if (t) {
+			if (crash_armed("relay.after_send"))
+				http_on_sent(t, on_sent);
+			r->stats.sent++;
+			log_at(LOG_LEVEL_DEBUG, &ref, "POST %s (%lld %s)", req.url,
+			       (long long)j->charge.amount_cents, j->charge.currency);
+			return;
+		}
+		not_sent = "not sent: cannot start the transfer (out of memory)";
+	}
+	r->stats.not_sent++;
+	j->verdict = (struct verdict){.outcome = OUTCOME_RETRY_LATER};
+	snprintf(j->verdict.reason, sizeof(j->verdict.reason), "%s", not_sent);
+	log_at(LOG_LEVEL_WARN, &ref, "%s; back to pending with the same key", not_sent);
+	record_enqueue(r, j);
+}
+
+static void copy_field(char *dst, size_t len, const PGresult *res, int row, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+static void on_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	(void)db;
+	struct relay *r = arg;
+	r->claiming = false;
+	if (error) {
+		if (!res)
+			log_warn("claim interrupted (%s): any rows it took stay submitting until their "
+				 "lease expires, then are looked up, never re-sent blindly",
+				 error);
+		else
+			log_error("claim failed: %s [SQLSTATE %s]", error, pgc_sqlstate(res));
+		return;
+	}
+	crash_point("relay.after_claim_commit");
+	int n = PQntuples(res);
+	double deadline = r->claim_sent_at + r->cfg->lease - relay_lease_margin(r->cfg);
+	for (int i = 0; i < n; i++) {
+		struct job *j = calloc(1, sizeof(*j));
+		if (!j) {
+			log_error("out of memory: claimed rows left to their leases");
+			break;
+		}
+		j->relay = r;
+		struct charge *c = &j->charge;
+		c->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		c->invoice_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		c->attempt = atoi(PQgetvalue(res, i, 2));
+		copy_field(c->idempotency_key, sizeof(c->idempotency_key), res, i, 3);
+		c->amount_cents = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		copy_field(c->currency, sizeof(c->currency), res, i, 5);
+		c->customer_id = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+		copy_field(c->customer, sizeof(c->customer), res, i, 7);
+		copy_field(c->source, sizeof(c->source), res, i, 8);
+		copy_field(j->claim_token, sizeof(j->claim_token), res, i, 9);
+		j->lease_deadline = deadline;
+		j->heartbeat = 0; /* in no heartbeat yet: one on the wire must not judge it */
+		j->next = r->jobs;
+		if (r->jobs)
+			r->jobs->prev = j;
+		r->jobs = j;
+		r->inflight++;
+		r->stats.claimed++;
+		send_job(r, j);
+	}
+	if (n > 0)
+		log_debug("claimed %d charge(s); %d in flight", n, r->inflight);
+	if (n == r->cfg->claim_batch)
+		charges_claim(r); /* there may be more waiting */
+}
+
+void charges_claim(struct relay *r)
+{
+	int room = r->cfg->max_inflight - r->inflight;
+	if (!r->db_ready || r->stopping || r->claiming || room <= 0 ||
+	    relay_now(r) < r->paused_until)
+		return;
+	if (room > r->cfg->claim_batch)
+		room = r->cfg->claim_batch;
+	char lease[32], limit[16];
+	snprintf(lease, sizeof(lease), "%.3f", r->cfg->lease);
+	snprintf(limit, sizeof(limit), "%d", room);
+	const char *params[] = {r->owner, lease, limit};
+	/* The lease is measured from before the claim is sent: our deadline is
+	 * never later than the database's. */
+	r->claim_sent_at = relay_now(r);
+	if (pgc_query(r->db,
+		      "SELECT id, invoice_id, attempts, idempotency_key, amount_cents, currency,"
+		      " customer_id, gateway_customer_id, payment_source, claim_token"
+		      " FROM outbox.claim_charges($1, $2::float8, $3::integer)",
+		      3, params, on_claimed, r) == 0)
+		r->claiming = true;
+}

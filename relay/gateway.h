@@ -1,0 +1,88 @@
+/* gateway.h: the payment gateway adapter interface. The relay's core knows
+ * nothing of any gateway's wire format: an adapter builds the request for a
+ * charge and classifies the answer. New gateways are new files. */
+#ifndef RELAY_GATEWAY_H
+#define RELAY_GATEWAY_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What an answer means for the charge row (PROTOCOL.md, "Charge states"). */
+enum outcome {
+	OUTCOME_SUCCEEDED,   /* charged */
+	OUTCOME_DECLINED,    /* the gateway declined the card */
+	OUTCOME_FAILED,      /* refused before acting: definitely not charged */
+	OUTCOME_UNKNOWN,     /* maybe charged: look it up, never re-send */
+	OUTCOME_RETRY_LATER, /* proven not executed: pending again, same key */
+	OUTCOME_DEAD,        /* the request itself is wrong: needs a person */
+};
+
+/* The outcome's name as stored in outbox.messages.state. */
+const char *outcome_state(enum outcome o);
+
+/* One charge row, as claimed. */
+struct charge {
+	int64_t id, invoice_id, customer_id;
+	int attempt;
+	int64_t amount_cents;
+	char currency[4];
+	char idempotency_key[256];
+	char customer[128]; /* gateway customer id, or "" */
+	char source[128];   /* payment source, or "" */
+};
+
+/* An HTTP request an adapter wants sent. */
+struct gateway_request {
+	char url[1024];
+	char *body;                 /* owned (malloc); NULL for GET */
+	struct curl_slist *headers; /* owned */
+};
+
+/* What came back: curl's result, and what the transport knew. */
+struct gateway_answer {
+	CURLcode curl_result;
+	bool connected; /* a connection was established (the request may have left) */
+	long http_status; /* 0 when there was no HTTP answer */
+	const char *body;
+	size_t body_len;
+	bool body_truncated; /* larger than the relay reads */
+	double retry_after;  /* from a Retry-After header, seconds, or 0 */
+};
+
+struct verdict {
+	enum outcome outcome;
+	char gateway_ref[128]; /* the gateway's charge id, when known */
+	char reason[256];      /* why, in one line: stored as last_error */
+	double retry_after;    /* OUTCOME_RETRY_LATER: suggested wait, or 0 */
+	bool stop_sending;     /* the gateway refuses our credentials: pause */
+};
+
+struct gateway_config {
+	const char *url; /* base URL, no trailing slash */
+	const char *key; /* secret: never logged */
+};
+
+struct gateway_adapter {
+	const char *name;
+	/* Does the gateway dedupe by idempotency key (PROTOCOL.md, lookups)? */
+	bool idempotency_keys;
+	/* Fill req for POSTing this charge; 0, or -1 with why (out of memory). */
+	int (*build_charge)(const struct gateway_config *gw, const struct charge *ch,
+			    struct gateway_request *req, char *why, size_t whylen);
+	/* Classify the answer to that POST. Must never call anything it cannot
+	 * parse "declined": malformed or unexpected input is unknown. */
+	void (*classify_charge)(const struct charge *ch, const struct gateway_answer *ans,
+				struct verdict *v);
+};
+
+/* The adapter named `name`, or NULL. */
+const struct gateway_adapter *gateway_find(const char *name);
+void gateway_request_free(struct gateway_request *req);
+
+/* Transport failures that prove the request never left: no connection was
+ * ever established. Everything else after a send is ambiguous. */
+bool gateway_not_sent(const struct gateway_answer *ans);
+
+#endif

@@ -1,0 +1,294 @@
+/* main.c: the relay's entry point: options, key, loop, signals, stop. */
+#include "relay.h"
+
+#include "container.h"
+#include "crash.h"
+#include "log.h"
+#include "secret.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const crash_points[] = {
+	"relay.after_claim_commit",  /* claim committed, nothing sent yet */
+	"relay.after_send",          /* request written, no answer read */
+	"relay.after_response",      /* answer read, not recorded */
+	"relay.before_record_commit", /* outcomes written in the transaction, no COMMIT */
+	"relay.after_record_commit", /* COMMIT acknowledged */
+	NULL,
+};
+
+/* Lease deadlines need a clock no one can set back (ev_now is wall time). */
+double relay_now(struct relay *r)
+{
+	(void)r;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void relay_check_stopped(struct relay *r)
+{
+	if (!r->stopping || r->inflight > 0 || r->email_inflight > 0 || r->recording ||
+	    r->emails_recording)
+		return;
+	log_info("stopped cleanly: everything in flight was recorded");
+	ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void stop(struct relay *r, const char *why)
+{
+	if (r->stopping) {
+		log_warn("%s again: stopping now", why);
+		r->exit_code = r->inflight || r->email_inflight ? 1 : 0;
+		ev_break(r->loop, EVBREAK_ALL);
+		return;
+	}
+	r->stopping = true;
+	log_info("%s: no more claims; finishing %d charge(s) and %d email(s) in flight (at most "
+		 "%g s)",
+		 why, r->inflight, r->email_inflight, r->cfg->http_timeout + 10);
+	ev_timer_stop(r->loop, &r->poll);
+	ev_timer_set(&r->stop_deadline, r->cfg->http_timeout + 10, 0.);
+	ev_timer_start(r->loop, &r->stop_deadline);
+	relay_check_stopped(r);
+}
+
+static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct relay *r = container_of(w, struct relay, stop_deadline);
+	log_error("stop deadline passed with %d charge(s) and %d email(s) unrecorded: their rows "
+		  "stay submitting until their leases expire, then charges are looked up and "
+		  "emails re-sent",
+		  r->inflight, r->email_inflight);
+	r->exit_code = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void work(struct relay *r)
+{
+	record_flush(r);
+	emails_flush(r);
+	charges_claim(r);
+	emails_claim(r);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	work(container_of(w, struct relay, poll));
+}
+
+static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	lease_heartbeat(container_of(w, struct relay, heartbeat));
+}
+
+static void on_janitor(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	lease_janitor(container_of(w, struct relay, janitor));
+}
+
+static void on_retry_record(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	record_flush(container_of(w, struct relay, retry_record));
+}
+
+static void on_actor_set(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	(void)db;
+	(void)res;
+	struct relay *r = arg;
+	if (error)
+		return; /* the connection went; the next ready hook starts over */
+	r->db_ready = true;
+	if (r->answered)
+		log_info("database back: recording %d outcome(s) kept in memory", r->answered);
+	/* Answers kept through an outage go first (statements run in order):
+	 * recorded before our own janitor could expire their leases. */
+	work(r);
+	lease_heartbeat(r);
+	lease_janitor(r);
+	relay_check_stopped(r);
+}
+
+static void on_schema(void *ud, bool ok, const char *why)
+{
+	struct relay *r = ud;
+	if (!ok) {
+		if (strstr(why, "connection lost"))
+			return;
+		log_error("refusing to run: %s", why);
+		r->exit_code = 1;
+		ev_break(r->loop, EVBREAK_ALL);
+		return;
+	}
+	const char *params[] = {r->owner};
+	pgc_query(r->db, "SELECT set_config('outbox.actor', $1, false)", 1, params, on_actor_set, r);
+}
+
+static void on_ready(struct pgc *db, void *ud)
+{
+	struct relay *r = ud;
+	r->check = (struct schema_check){RELAY_SCHEMA_VERSION, "outbox_relay", on_schema, r};
+	schema_check_start(db, &r->check);
+}
+
+static void on_lost(struct pgc *db, const char *why, void *ud)
+{
+	(void)db;
+	(void)why;
+	struct relay *r = ud;
+	r->db_ready = false;
+	if (r->inflight)
+		log_warn("database away with %d charge(s) in flight: answers are kept and recorded "
+			 "when it is back; no new claims meanwhile",
+			 r->inflight);
+}
+
+static void on_notify(struct pgc *db, const char *channel, const char *payload, void *ud)
+{
+	(void)db;
+	(void)channel;
+	(void)payload;
+	charges_claim(ud);
+}
+
+static int run(struct relay *r)
+{
+	static const char *const setup[] = {"SET synchronous_commit = on", "LISTEN outbox_pending",
+					    NULL};
+	struct ev_loop *loop = r->loop;
+	const struct relay_config *cfg = r->cfg;
+	char why[256];
+	struct http_options hopt = {.timeout = cfg->http_timeout,
+				    .connect_timeout = cfg->http_timeout < 10 ? cfg->http_timeout : 10,
+				    .max_body = 1 << 20};
+	r->http = http_client_new(loop, &hopt, why, sizeof(why));
+	if (!r->http) {
+		log_error("refusing to run: %s", why);
+		return 1;
+	}
+	struct pgc_options popt = {.name = "db", .conninfo = cfg->db,
+				   .application_name = "chargeguard-relay", .setup = setup,
+				   .connect_timeout = 10, .retry_min = 0.2, .retry_max = 10};
+	struct pgc_hooks hooks = {.ready = on_ready, .lost = on_lost, .notify = on_notify};
+	r->db = pgc_new(loop, &popt, &hooks, r);
+	if (!r->db) {
+		log_error("out of memory");
+		return 1;
+	}
+	ev_timer_init(&r->poll, on_poll, cfg->poll_interval, cfg->poll_interval);
+	ev_timer_init(&r->heartbeat, on_heartbeat, cfg->lease / 3, cfg->lease / 3);
+	double jan = cfg->lease / 4 < 1 ? 1 : cfg->lease / 4;
+	ev_timer_init(&r->janitor, on_janitor, jan, jan);
+	ev_init(&r->stop_deadline, on_stop_deadline);
+	ev_init(&r->retry_record, on_retry_record);
+	ev_timer_start(loop, &r->poll);
+	ev_timer_start(loop, &r->heartbeat);
+	ev_timer_start(loop, &r->janitor);
+	ev_signal term, intr;
+	ev_signal_init(&term, on_signal, SIGTERM);
+	ev_signal_init(&intr, on_signal, SIGINT);
+	term.data = intr.data = r;
+	ev_signal_start(loop, &term);
+	ev_signal_start(loop, &intr);
+
+	log_info("started: gateway %s at %s, at most %d in flight, lease %g s, HTTP timeout %g s, "
+		 "settle %g s, emails %s",
+		 r->gateway->name, cfg->gateway_url, cfg->max_inflight, cfg->lease, cfg->http_timeout,
+		 cfg->settle, cfg->smtp_url[0] ? cfg->smtp_url : "off (no --smtp-url)");
+	pgc_start(r->db);
+	ev_run(loop, 0);
+
+	ev_signal_stop(loop, &term);
+	ev_signal_stop(loop, &intr);
+	ev_timer_stop(loop, &r->poll);
+	ev_timer_stop(loop, &r->heartbeat);
+	ev_timer_stop(loop, &r->janitor);
+	ev_timer_stop(loop, &r->stop_deadline);
+	ev_timer_stop(loop, &r->retry_record);
+	http_client_free(r->http); /* aborts transfers: no callbacks */
+	while (r->jobs)
+		job_free(r->jobs);
+	free(r->batch);
+	emails_free(r);
+	pgc_free(r->db);
+	log_info("exiting with status %d (claimed %lu, sent %lu, recorded %lu, not sent %lu, "
+		 "claims lost %lu; emails sent %lu)",
+		 r->exit_code, r->stats.claimed, r->stats.sent, r->stats.recorded, r->stats.not_sent,
+		 r->stats.claims_lost, r->stats.emails_sent);
+	return r->exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	struct relay_config cfg = {0};
+	char err[512];
+	int rc = cfg_load(&relay_cfg_spec, &cfg, argc, argv, err, sizeof(err));
+	if (rc == CFG_HELP || rc == CFG_VERSION) {
+		if (rc == CFG_HELP)
+			cfg_print_help(&relay_cfg_spec, stdout);
+		else
+			printf("relay (chargeguard) %s\n", CG_VERSION);
+		cfg_free(&relay_cfg_spec, &cfg);
+		return 0;
+	}
+	if (rc == CFG_OK && cfg.list_crash_points) {
+		crash_list(crash_points, stdout);
+		cfg_free(&relay_cfg_spec, &cfg);
+		return 0;
+	}
+	static char key[512];
+	if (rc != CFG_OK || relay_config_check(&cfg, err, sizeof(err)) != 0 ||
+	    crash_init(crash_points, getenv("OUTBOX_CRASH_AT"), err, sizeof(err)) != 0 ||
+	    secret_load(cfg.gateway_key_file, "RELAY_GATEWAY_KEY", key, sizeof(key), err,
+			sizeof(err)) != 0) {
+		fprintf(stderr, "relay: %s\n", err);
+		cfg_free(&relay_cfg_spec, &cfg);
+		return 2;
+	}
+	log_init("relay", (enum log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "relay: cannot initialise libcurl\n");
+		return 1;
+	}
+
+	struct relay r = {0};
+	r.cfg = &cfg;
+	r.gateway = gateway_find(relay_gateways[cfg.gateway]);
+	r.gw = (struct gateway_config){.url = cfg.gateway_url, .key = key};
+	char host[64] = "?";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(r.owner, sizeof(r.owner), "relay %s:%ld", host, (long)getpid());
+	snprintf(r.mail_domain, sizeof(r.mail_domain), "%s", strchr(cfg.mail_from, '@') + 1);
+	r.loop = ev_default_loop(EVFLAG_AUTO);
+	rc = r.loop ? run(&r) : 1;
+
+	if (r.loop)
+		ev_loop_destroy(r.loop);
+	curl_global_cleanup();
+	memset(key, 0, sizeof(key));
+	cfg_free(&relay_cfg_spec, &cfg);
+	return rc;
+}

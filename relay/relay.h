@@ -1,0 +1,112 @@
+/* relay.h: the relay daemon's state, shared by its steps (charges.c: claim
+ * and send; record.c: record; lease.c: heartbeat and janitor; emails.c). */
+#ifndef RELAY_RELAY_H
+#define RELAY_RELAY_H
+
+#include "gateway.h"
+#include "http.h"
+#include "pgconn.h"
+#include "relay_config.h"
+#include "schema_check.h"
+
+#include <ev.h>
+
+/* The schema this relay needs (db/migrations/0005_relay.sql). */
+#define RELAY_SCHEMA_VERSION 5
+
+enum job_state {
+	JOB_SENDING,   /* the POST is on the wire */
+	JOB_ANSWERED,  /* classified, waiting to be recorded */
+	JOB_RECORDING, /* in a record transaction */
+};
+
+/* One claimed charge row, from claim to record. */
+struct job {
+	struct job *prev, *next; /* relay.jobs: every live job */
+	struct job *queue_next;  /* relay.answered: waiting to be recorded */
+	struct relay *relay;
+	struct charge charge;
+	char claim_token[40];
+	enum job_state state;
+	double lease_deadline; /* monotonic: send only before this */
+	unsigned heartbeat;    /* generation of the last heartbeat that covered it */
+	bool lost;             /* the claim is gone: record nothing */
+	bool commit_tried;     /* an earlier record's COMMIT went out unanswered */
+	bool recorded;
+	char record_note[160];
+	struct verdict verdict;
+};
+
+struct relay_stats {
+	unsigned long claimed, sent, recorded, claims_lost, not_sent, expired;
+	unsigned long outcomes[OUTCOME_DEAD + 1];
+	unsigned long emails_sent, emails_retried, emails_dead;
+};
+
+struct email_job;
+
+struct relay {
+	struct ev_loop *loop;
+	const struct relay_config *cfg;
+	const struct gateway_adapter *gateway;
+	struct gateway_config gw;
+	struct pgc *db;
+	struct http_client *http;
+	struct schema_check check;
+	char owner[96]; /* lease_owner and event actor: "relay host:pid" */
+	bool db_ready, stopping;
+
+	/* charges */
+	struct job *jobs;
+	int inflight;
+	bool claiming;
+	double claim_sent_at;
+	double paused_until; /* the gateway refused our key */
+	struct job *answered_head, *answered_tail;
+	int answered;
+	bool recording;
+	struct job **batch; /* the jobs of the record transaction on the wire */
+	int batch_len;
+	bool record_one_by_one; /* after a failed batch, isolate the culprit */
+
+	/* leases */
+	bool heartbeat_busy, janitor_busy;
+	unsigned heartbeat_gen; /* of the heartbeat last sent */
+	double heartbeat_sent_at;
+
+	/* emails */
+	struct email_job *emails_done;  /* sent or failed, waiting to be recorded */
+	struct email_job *emails_batch; /* being recorded */
+	int email_inflight;
+	bool emails_claiming, emails_recording;
+	char mail_domain[128];
+
+	ev_timer poll, heartbeat, janitor, stop_deadline, retry_record;
+	struct relay_stats stats;
+	int exit_code;
+};
+
+double relay_now(struct relay *r); /* monotonic seconds */
+
+/* charges.c */
+void charges_claim(struct relay *r);
+void job_free(struct job *j);
+
+/* record.c */
+void record_enqueue(struct relay *r, struct job *j);
+void record_flush(struct relay *r);
+void record_requeue_batch(struct relay *r);
+
+/* lease.c */
+void lease_heartbeat(struct relay *r);
+void lease_janitor(struct relay *r);
+
+/* emails.c */
+void emails_claim(struct relay *r);
+void emails_flush(struct relay *r);
+void emails_free(struct relay *r);
+
+/* main.c: finish the stop once nothing is left in flight */
+void relay_check_stopped(struct relay *r);
+
+#endif
