@@ -5,6 +5,21 @@
 -- Results and claims travel as JSON parameters built by cJSON: values are
 -- always bound, never spliced into SQL text.
 
+-- Arguments of the relay's functions: refused when nonsensical, like
+-- enqueue_due's batch, rather than read as "no limit".
+CREATE FUNCTION outbox.check_relay_args(p_limit integer, p_seconds double precision)
+RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
+        RAISE EXCEPTION 'limit must be 1..10000, not %', p_limit USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_seconds IS NULL OR NOT p_seconds > 0 OR p_seconds > 31536000 THEN
+        RAISE EXCEPTION 'seconds must be > 0 and at most a year, not %', p_seconds
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 -- Step 1, claim: pending charges due now -> submitting, with attempts + 1,
 -- a fresh claim token, lease owner and expiry. Run in autocommit: the claim
 -- is durable (synchronous_commit = on) before the relay sends any byte.
@@ -14,6 +29,7 @@ RETURNS TABLE (id bigint, invoice_id bigint, attempts integer, idempotency_key t
                gateway_customer_id text, payment_source text, claim_token uuid,
                lease_expires_at timestamptz)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT outbox.check_relay_args(p_limit, p_lease_seconds);
     WITH picked AS (
         SELECT m.id FROM outbox.messages m
          WHERE m.kind = 'charge' AND m.state = 'pending' AND m.not_before <= now()
@@ -115,6 +131,12 @@ BEGIN
         RAISE EXCEPTION 'record_charges: unknown outcome %', coalesce(bad, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- One answer per row: a row named twice would be reported twice.
+    IF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_results) AS x(id bigint)
+                GROUP BY x.id HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'record_charges: a row appears more than once in one batch'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 
     WITH r AS (
         SELECT * FROM jsonb_to_recordset(p_results)
@@ -150,8 +172,9 @@ END
 $$;
 
 -- Step 4, heartbeat: extend the leases of rows still held under these
--- claims; returns the ids still ours (a row missing from the answer was
--- lost: the relay must not send it and cannot record it).
+-- claims and not yet expired; returns the ids still ours (a row missing
+-- from the answer was lost: the relay must not send it and records nothing
+-- for it; PROTOCOL.md, "Timing and durability rules").
 CREATE FUNCTION outbox.extend_leases(p_claims jsonb, p_lease_seconds double precision)
 RETURNS TABLE (id bigint)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -159,6 +182,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
        SET lease_expires_at = now() + make_interval(secs => p_lease_seconds)
       FROM jsonb_to_recordset(p_claims) AS c(id bigint, claim_token uuid)
      WHERE m.id = c.id AND m.claim_token = c.claim_token AND m.state = 'submitting'
+       AND m.lease_expires_at > now()  -- an expired lease is not revived: record nothing
     RETURNING m.id
 $$;
 
@@ -168,6 +192,7 @@ $$;
 CREATE FUNCTION outbox.expire_leases(p_limit integer, p_first_lookup double precision)
 RETURNS TABLE (id bigint, kind text, invoice_id bigint, lease_owner text, to_state text)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT outbox.check_relay_args(p_limit, coalesce(p_first_lookup, 0) + 1);
     WITH expired AS (
         SELECT m.id FROM outbox.messages m
          WHERE m.state = 'submitting' AND m.lease_expires_at < now()
@@ -193,6 +218,7 @@ CREATE FUNCTION outbox.claim_emails(p_owner text, p_lease_seconds double precisi
 RETURNS TABLE (id bigint, invoice_id bigint, attempts integer, template text, recipient text,
                amount_cents bigint, currency text, gateway_ref text, claim_token uuid)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT outbox.check_relay_args(p_limit, p_lease_seconds);
     WITH picked AS (
         SELECT m.id FROM outbox.messages m
          WHERE m.kind = 'email' AND m.state = 'pending' AND m.not_before <= now()
@@ -211,26 +237,39 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Email outcomes: {"id", "claim_token", "outcome": sent|retry|dead, "error",
--- "retry_after"}; guarded by the claim token like charges.
+-- "retry_after"}; guarded by the claim token like charges. A row named
+-- twice, or an unknown outcome, refuses the batch.
 CREATE FUNCTION outbox.record_emails(p_results jsonb)
 RETURNS TABLE (id bigint, recorded boolean)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_results) AS x(outcome text)
+                WHERE x.outcome IS NULL OR x.outcome NOT IN ('sent', 'retry', 'dead'))
+       OR EXISTS (SELECT 1 FROM jsonb_to_recordset(p_results) AS x(id bigint)
+                   GROUP BY x.id HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'record_emails: an unknown outcome, or a row named twice'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
     WITH r AS (
         SELECT * FROM jsonb_to_recordset(p_results)
             AS x(id bigint, claim_token uuid, outcome text, error text, retry_after double precision)
     ), moved AS (
         UPDATE outbox.messages m
            SET state = CASE r.outcome WHEN 'sent' THEN 'sent' WHEN 'dead' THEN 'dead' ELSE 'pending' END,
-               last_error = r.error,
+               last_error = CASE r.outcome WHEN 'dead' THEN coalesce(r.error, 'dead (no reason given)')
+                                           ELSE r.error END,
                not_before = CASE r.outcome WHEN 'retry'
                                  THEN now() + make_interval(secs => coalesce(r.retry_after, 60))
                                  ELSE m.not_before END
           FROM r
          WHERE m.id = r.id AND m.kind = 'email' AND m.claim_token = r.claim_token
-           AND m.state = 'submitting' AND r.outcome IN ('sent', 'retry', 'dead')
+           AND m.state = 'submitting'
         RETURNING m.id
     )
-    SELECT r.id, EXISTS (SELECT 1 FROM moved WHERE moved.id = r.id) FROM r
+    SELECT r.id, EXISTS (SELECT 1 FROM moved WHERE moved.id = r.id) FROM r;
+END
 $$;
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA billing, outbox FROM PUBLIC;

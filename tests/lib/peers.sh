@@ -101,3 +101,17 @@ check_invariants() {
   done <<<"$out"
   [ $rc -eq 0 ] || [ $rc -eq 1 ] || { _tap_result 1 "checker ran (exit $rc)"; echo "$out" | tail -5 | sed 's/^/# /'; }
 }
+
+# ledger_sql DB QUERY: run QUERY with the simulator's ledger loaded as
+# temporary tables lreq(r jsonb) and lch(c jsonb), one row per request /
+# charge (robust JSON parsing, by PostgreSQL).
+ledger_sql() {
+  local db=$1 q=$2 file="$PEERS_TMP/ledger.$$.json"
+  curl -sf "$SIM_URL/_ledger" >"$file" || return 1
+  psql -X -At -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+\\set ledger \`cat $file\`
+CREATE TEMP TABLE lreq AS SELECT r FROM jsonb_array_elements((:'ledger')::jsonb -> 'requests') r;
+CREATE TEMP TABLE lch AS SELECT c FROM jsonb_array_elements((:'ledger')::jsonb -> 'charges') c;
+$q
+SQL
+}
