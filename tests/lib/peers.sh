@@ -78,11 +78,11 @@ peers_stop_all() {
 
 # settled DB: no charge pending or submitting, no email waiting to be sent
 settled() {
-  [ "$(sql "$1" "SELECT count(*) FROM outbox.messages
-                  WHERE state IN ('pending', 'submitting')
-                     OR (kind = 'email' AND state = 'waiting'
+  [ "$(sql "$1" "SELECT count(*) FROM outbox.messages m
+                  WHERE m.state IN ('pending', 'submitting')
+                     OR (m.kind = 'email' AND m.state = 'waiting'
                          AND EXISTS (SELECT 1 FROM outbox.messages c
-                                      WHERE c.id = parent_id AND c.state IN ('succeeded', 'declined', 'failed')))")" = 0 ]
+                                      WHERE c.id = m.parent_id AND c.state IN ('succeeded', 'declined', 'failed')))")" = 0 ]
 }
 
 # check_invariants DB [CHECKER ARGS...]: the checker's TAP lines become ours
