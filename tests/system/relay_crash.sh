@@ -15,6 +15,7 @@ for point in $("$RELAY" --list-crash-points); do
     db="relay_crash_${point//./_}_$pass"
     new_db "$db"
     seed "$db" 300 30
+    curl -sf -X POST "$SIM_URL/_control/reset" >/dev/null # this run's ledger only
     "$CHARGER" --once --db "$(charger_db "$db")" >/dev/null 2>&1
     OUTBOX_CRASH_AT="$point:$pass" relay_start dead "$db" --claim-batch 50 --record-batch 50
     # it kills itself; if it never reaches the point, stop it after 60 s
@@ -30,6 +31,8 @@ for point in $("$RELAY" --list-crash-points); do
     ok "$point:$pass: every row leaves pending/submitting" wait_for 60 quiet
     relay_stop heir TERM
     is "$RELAY_RC" 0 "$point:$pass: the second relay stops cleanly"
+    diag "$point:$pass: charges $(sql "$db" "SELECT string_agg(state || ' ' || n, ', ' ORDER BY state)
+                  FROM (SELECT state, count(*) n FROM outbox.messages WHERE kind = 'charge' GROUP BY state) s")"
     check_invariants "$db" --allow-unknown
   done
 done
