@@ -4,13 +4,14 @@
 #include "backoff.h"
 #include "container.h"
 #include "log.h"
+#include "resolve.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-enum pgc_state { PGC_IDLE, PGC_CONNECTING, PGC_SETUP, PGC_READY, PGC_WAITING };
+enum pgc_state { PGC_IDLE, PGC_RESOLVING, PGC_CONNECTING, PGC_SETUP, PGC_READY, PGC_WAITING };
 
 struct query {
 	struct query *next;
@@ -34,6 +35,7 @@ struct pgc {
 	struct backoff backoff;
 
 	PGconn *conn;
+	struct resolve *resolving; /* host names being looked up, off the loop */
 	enum pgc_state state;
 	int io_events;
 	struct query *head, *tail; /* head is on the wire when busy */
@@ -104,6 +106,7 @@ static void free_query(struct query *q)
 
 static void destroy(struct pgc *c)
 {
+	resolve_cancel(c->resolving);
 	ev_io_stop(c->loop, &c->io);
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_stop(c->loop, &c->deferred);
@@ -359,10 +362,14 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 	leave(c);
 }
 
-static void start_attempt(struct pgc *c)
+/* host/hostaddr: NULL to let libpq take them from the conninfo (only when
+ * it needs no name lookup: libpq's own lookup would block the loop). */
+static void connect_to(struct pgc *c, const char *host, const char *hostaddr)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *vals[] = {c->conninfo, c->appname, NULL};
+	const char *keys[] = {"dbname", "fallback_application_name", "host", "hostaddr", NULL};
+	const char *vals[] = {c->conninfo, c->appname, host, hostaddr, NULL};
+	if (!host)
+		keys[2] = NULL;
 	c->conn = PQconnectStartParams(keys, vals, 1);
 	if (!c->conn) {
 		conn_failed(c, "out of memory");
@@ -378,6 +385,34 @@ static void start_attempt(struct pgc *c)
 	ev_timer_stop(c->loop, &c->timer);
 	ev_timer_set(&c->timer, c->connect_timeout, 0.);
 	ev_timer_start(c->loop, &c->timer);
+}
+
+static void on_resolved(void *arg, const char *host, const char *hostaddr, const char *why)
+{
+	struct pgc *c = arg;
+	c->resolving = NULL;
+	enter(c);
+	if (why)
+		conn_failed(c, why);
+	else
+		connect_to(c, host, hostaddr);
+	leave(c);
+}
+
+static void start_attempt(struct pgc *c)
+{
+	char why[512];
+	int need = resolve_needed(c->conninfo, why, sizeof(why));
+	if (need < 0) {
+		conn_failed(c, why);
+	} else if (need == 0) {
+		connect_to(c, NULL, NULL);
+	} else {
+		c->state = PGC_RESOLVING;
+		c->resolving = resolve_start(c->loop, c->conninfo, c->connect_timeout, on_resolved, c);
+		if (!c->resolving)
+			conn_failed(c, "cannot start resolving the host name");
+	}
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)

@@ -7,9 +7,8 @@
  * re-established on every (re)connect through `setup`; notifications and
  * server notices are delivered as they arrive. A dropped or refused
  * connection is retried with capped exponential backoff, forever.
- *
- * Known limit: libpq resolves host *names* with a blocking getaddrinfo()
- * inside PQconnectStartParams. Unix sockets and IP addresses never block. */
+ * Host names are resolved first without blocking (resolve.c) and handed to
+ * libpq as `hostaddr`, because libpq's own lookup would block the loop. */
 #ifndef CG_PGCONN_H
 #define CG_PGCONN_H
 

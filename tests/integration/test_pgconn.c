@@ -423,6 +423,51 @@ static void unreachable_retries(void **state)
 	teardown_run(&r);
 }
 
+/* --- host names are resolved off the loop, then handed to libpq --------- */
+
+static void on_lost_stop(struct pgc *c, const char *why, void *ud)
+{
+	(void)c;
+	struct run *r = ud;
+	r->lost++;
+	snprintf(r->text, sizeof(r->text), "%s", why);
+	stop(r);
+}
+
+static void name_resolved_then_connect(void **state)
+{
+	(void)state;
+	struct run r;
+	setup_run(&r);
+	struct pgc_hooks h = {.ready = ready_never, .lost = on_lost_stop};
+	/* /etc/hosts answers for localhost; nothing listens on port 1 */
+	r.c = open_conn(&r, &h, "host=localhost port=1 dbname=x", NULL);
+	run_loop(&r);
+	assert_int_equal(r.ready, 0);
+	/* libpq was given the address we resolved (hostaddr): it shows that
+	 * address alone, where its own lookup would show "localhost" (addr) */
+	assert_true(strstr(r.text, "at \"127.0.0.1\"") || strstr(r.text, "at \"::1\""));
+	assert_null(strstr(r.text, "localhost"));
+	assert_non_null(strstr(r.text, "refused"));
+	teardown_run(&r);
+}
+
+static void unresolvable_name_fails_cleanly(void **state)
+{
+	(void)state;
+	struct run r;
+	setup_run(&r);
+	log_set_level(LOG_LEVEL_ERROR);
+	struct pgc_hooks h = {.ready = ready_never, .lost = on_lost_stop};
+	r.c = open_conn(&r, &h, "host=no-such-host.invalid dbname=x", NULL);
+	run_loop(&r);
+	log_set_level(LOG_LEVEL_INFO);
+	assert_int_equal(r.ready, 0);
+	assert_non_null(strstr(r.text, "cannot resolve"));
+	assert_non_null(strstr(r.text, "no-such-host.invalid"));
+	teardown_run(&r);
+}
+
 /* --- a failing setup statement is a failed connection ------------------- */
 
 static void bad_setup_retries(void **state)
@@ -520,6 +565,8 @@ int main(void)
 		cmocka_unit_test(queued_answered_on_loss),
 		cmocka_unit_test(unreachable_retries),
 		cmocka_unit_test(bad_setup_retries),
+		cmocka_unit_test(name_resolved_then_connect),
+		cmocka_unit_test(unresolvable_name_fails_cleanly),
 		cmocka_unit_test(notices_logged),
 		cmocka_unit_test(free_inside_callback),
 	};
