@@ -10,6 +10,8 @@ trap 'peers_stop_all; _system_cleanup' EXIT
 ok "gateway simulator started" sim_start --latency-ms 5
 ok "SMTP sink started" smtp_start
 
+# short windows: the dead relay's leases must expire before the heir's janitor acts
+FAST=(--lease 3 --http-timeout 1.5 --settle 6)
 for point in $("$RELAY" --list-crash-points); do
   for pass in 1 3; do
     db="relay_crash_${point//./_}_$pass"
@@ -17,14 +19,14 @@ for point in $("$RELAY" --list-crash-points); do
     seed "$db" 300 30
     curl -sf -X POST "$SIM_URL/_control/reset" >/dev/null # this run's ledger only
     "$CHARGER" --once --db "$(charger_db "$db")" >/dev/null 2>&1
-    OUTBOX_CRASH_AT="$point:$pass" relay_start dead "$db" --claim-batch 50 --record-batch 50
+    OUTBOX_CRASH_AT="$point:$pass" relay_start dead "$db" --claim-batch 50 --record-batch 50 "${FAST[@]}"
     # it kills itself; if it never reaches the point, stop it after 60 s
     wait_for 60 bash -c "! kill -0 ${RELAY_PIDS[dead]} 2>/dev/null"
     relay_stop dead KILL
     is "$RELAY_RC" 137 "$point:$pass: the relay died by SIGKILL"
     like "$(relay_log dead)" "crash point $point reached \(pass $pass\)" "$point:$pass: at that point"
 
-    relay_start heir "$db"
+    relay_start heir "$db" "${FAST[@]}"
     # the dead relay's leases (6 s) expire; the heir's janitor makes them unknown
     quiet() { [ "$(sql "$db" "SELECT count(*) FROM outbox.messages
                               WHERE state IN ('pending', 'submitting')")" = 0 ]; }
