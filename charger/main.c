@@ -21,7 +21,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct charger *ch = w->data;
-	charger_stop(ch, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (w->signum == SIGHUP) /* a reload must never kill a daemon */
+		log_info("SIGHUP: nothing to reload; configuration changes need a restart");
+	else
+		charger_stop(ch, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 int main(int argc, char **argv)
@@ -69,12 +72,14 @@ int main(int argc, char **argv)
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 1;
 	}
-	ev_signal term, intr;
+	ev_signal term, intr, hup;
 	ev_signal_init(&term, on_signal, SIGTERM);
 	ev_signal_init(&intr, on_signal, SIGINT);
-	term.data = intr.data = &ch;
+	ev_signal_init(&hup, on_signal, SIGHUP);
+	term.data = intr.data = hup.data = &ch;
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
+	ev_signal_start(loop, &hup);
 	log_info("started (%s, batch %d%s)", cfg.once ? "once" : "daemon", cfg.batch,
 		 cfg.once ? "" : ", interval set by --interval");
 
@@ -82,6 +87,7 @@ int main(int argc, char **argv)
 
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
+	ev_signal_stop(loop, &hup);
 	charger_free(&ch);
 	ev_loop_destroy(loop);
 	log_info("exiting with status %d", ch.exit_code);

@@ -366,10 +366,16 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
  * it needs no name lookup: libpq's own lookup would block the loop). */
 static void connect_to(struct pgc *c, const char *host, const char *hostaddr)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", "host", "hostaddr", NULL};
-	const char *vals[] = {c->conninfo, c->appname, host, hostaddr, NULL};
+	/* Keepalives first: a half-open TCP connection must fail within about
+	 * half a minute, not the OS's two hours. The conninfo (expanded from
+	 * dbname, later in the list) overrides them. */
+	const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", "tcp_user_timeout", "dbname",
+			      "fallback_application_name", "host", "hostaddr", NULL};
+	const char *vals[] = {"1", "15", "5", "3", "30000", c->conninfo, c->appname, host, hostaddr,
+			      NULL};
 	if (!host)
-		keys[2] = NULL;
+		keys[7] = NULL;
 	c->conn = PQconnectStartParams(keys, vals, 1);
 	if (!c->conn) {
 		conn_failed(c, "out of memory");
@@ -545,6 +551,18 @@ int pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *va
 }
 
 bool pgc_is_ready(const struct pgc *c) { return c->state == PGC_READY && !gone(c); }
+
+bool pgc_in_transaction(const struct pgc *c)
+{
+	PGTransactionStatusType t = c->conn ? PQtransactionStatus(c->conn) : PQTRANS_UNKNOWN;
+	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+void pgc_reset(struct pgc *c, const char *why)
+{
+	if (c->state == PGC_READY || c->state == PGC_SETUP)
+		fail_soon(c, why);
+}
 
 int pgc_pending(const struct pgc *c) { return c->queued; }
 

@@ -59,6 +59,12 @@ int pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *va
 bool pgc_is_ready(const struct pgc *c);
 /* Statements queued or awaiting their answer. */
 int pgc_pending(const struct pgc *c);
+/* Is the session inside a transaction block (BEGIN without its end)? */
+bool pgc_in_transaction(const struct pgc *c);
+/* Drop the connection now (the server rolls back an open transaction);
+ * queued statements are answered with errors from the loop, then the usual
+ * reconnect follows. For a caller that cannot finish what it queued. */
+void pgc_reset(struct pgc *c, const char *why);
 /* Close and free; statements not yet answered are dropped without their
  * callbacks. Safe to call from inside a callback of this pgc. */
 void pgc_free(struct pgc *c);

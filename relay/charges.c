@@ -28,6 +28,12 @@ void job_free(struct job *j)
 	free(j);
 }
 
+static bool lease_still_ours(void *arg)
+{
+	struct job *j = arg;
+	return !j->lost && relay_now(j->relay) + j->relay->cfg->http_timeout <= j->lease_deadline;
+}
+
 static void on_sent(void *arg)
 {
 	(void)arg;
@@ -40,6 +46,17 @@ static void on_answer(struct http_transfer *t, void *arg)
 	struct job *j = arg;
 	struct relay *r = j->relay;
 	const struct http_result *res = http_result(t);
+	if (res->held_back) {
+		/* Checked right before the first byte: provably not sent. */
+		r->stats.not_sent++;
+		j->verdict = (struct verdict){.outcome = OUTCOME_RETRY_LATER};
+		snprintf(j->verdict.reason, sizeof(j->verdict.reason),
+			 "not sent: the lease would end before the request could");
+		struct log_ref ref = ref_of(j);
+		log_at(LOG_LEVEL_WARN, &ref, "%s; back to pending with the same key", j->verdict.reason);
+		record_enqueue(r, j);
+		return;
+	}
 	struct gateway_answer ans = {
 		.curl_result = res->curl_result,
 		.connected = res->connected,
@@ -59,10 +76,10 @@ static void on_answer(struct http_transfer *t, void *arg)
 	       "gateway answered %ld in %.3f s%s%s: %s (%s)", res->status, res->seconds,
 	       res->curl_result ? ", transport: " : "", res->curl_result ? res->error : "",
 	       outcome_state(o), j->verdict.reason);
-	if (j->verdict.stop_sending && r->paused_until < relay_now(r)) {
-		r->paused_until = relay_now(r) + 60;
-		log_error("the gateway refuses our API key: no charge is sent for 60 s; check "
-			  "--gateway-key-file / RELAY_GATEWAY_KEY");
+	if (j->verdict.stop_sending && !r->sending_stopped) {
+		r->sending_stopped = true;
+		log_error("the gateway refuses our API key: no more charges are sent until the key is "
+			  "fixed and reloaded (SIGHUP) or the relay restarts");
 	}
 	record_enqueue(r, j);
 }
@@ -79,8 +96,10 @@ static void send_job(struct relay *r, struct job *j)
 
 	if (now + r->cfg->http_timeout > j->lease_deadline)
 		not_sent = "not sent: the lease would end before the request could";
-	else if (now < r->paused_until)
-		not_sent = "not sent: sending is paused (the gateway refused our key)";
+	else if (r->sending_stopped)
+		not_sent = "not sent: sending is stopped (the gateway refused our key)";
+	else if (r->stopping)
+		not_sent = "not sent: the relay is stopping";
 	else if (r->gateway->build_charge(&r->gw, &j->charge, &req, why, sizeof(why)) != 0)
 		not_sent = why;
 	if (!not_sent) {
@@ -88,6 +107,9 @@ static void send_job(struct relay *r, struct job *j)
 		struct http_transfer *t =
 			http_post_fresh(r->http, req.url, req.headers, req.body, on_answer, j);
 		if (t) {
+			/* the lease is checked again right before bytes leave: the
+			 * loop may have stalled since (PROTOCOL.md, timing rules) */
+			http_before_send(t, lease_still_ours);
 			if (crash_armed("relay.after_send"))
 				http_on_sent(t, on_sent);
 			r->stats.sent++;
@@ -111,7 +133,6 @@ static void copy_field(char *dst, size_t len, const PGresult *res, int row, int 
 
 static void on_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
-	(void)db;
 	struct relay *r = arg;
 	r->claiming = false;
 	if (error) {
@@ -124,6 +145,14 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 		return;
 	}
 	crash_point("relay.after_claim_commit");
+	if (pgc_in_transaction(db)) {
+		/* Never happens by design (record.c queues whole transactions);
+		 * if it did, this claim would not be committed: send nothing, and
+		 * drop the connection so the server rolls it back. */
+		log_error("claim answered inside an open transaction: nothing sent, reconnecting");
+		pgc_reset(db, "claim inside an open transaction");
+		return;
+	}
 	int n = PQntuples(res);
 	double deadline = r->claim_sent_at + r->cfg->lease - relay_lease_margin(r->cfg);
 	for (int i = 0; i < n; i++) {
@@ -163,8 +192,7 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 void charges_claim(struct relay *r)
 {
 	int room = r->cfg->max_inflight - r->inflight;
-	if (!r->db_ready || r->stopping || r->claiming || room <= 0 ||
-	    relay_now(r) < r->paused_until)
+	if (!r->db_ready || r->stopping || r->claiming || room <= 0 || r->sending_stopped)
 		return;
 	if (room > r->cfg->claim_batch)
 		room = r->cfg->claim_batch;

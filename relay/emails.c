@@ -6,6 +6,7 @@
 
 #include "email_compose.h"
 #include "log.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 struct email_job {
 	struct email_job *next;
+	struct email_job *all_prev, *all_next; /* relay.email_jobs: freed at exit */
 	struct relay *relay;
 	int64_t id, invoice_id;
 	int attempt;
@@ -23,6 +25,25 @@ struct email_job {
 	char error[256];
 	double retry_after;
 };
+
+static void track(struct relay *r, struct email_job *e)
+{
+	e->all_next = r->email_jobs;
+	if (r->email_jobs)
+		r->email_jobs->all_prev = e;
+	r->email_jobs = e;
+}
+
+static void email_free(struct relay *r, struct email_job *e)
+{
+	if (e->all_prev)
+		e->all_prev->all_next = e->all_next;
+	else
+		r->email_jobs = e->all_next;
+	if (e->all_next)
+		e->all_next->all_prev = e->all_prev;
+	free(e);
+}
 
 static void email_done(struct relay *r, struct email_job *e, const char *outcome, double retry)
 {
@@ -54,12 +75,10 @@ static void on_smtp_done(struct http_transfer *t, void *arg)
 		return;
 	}
 	snprintf(e->error, sizeof(e->error), "SMTP %ld: %s", res->status, res->error);
-	if (res->status >= 500 && res->status < 600) {
-		r->stats.emails_dead++;
-		log_at(LOG_LEVEL_ERROR, &ref, "email refused for good (%s): dead, needs a person",
-		       e->error);
-		email_done(r, e, "dead", 0);
-	} else if (e->attempt >= r->cfg->email_max_attempts) {
+	utf8_sanitize(e->error);
+	/* Even a 5xx is retried: it may answer the connection or the login,
+	 * not this message; the attempts bound the retries. */
+	if (e->attempt >= r->cfg->email_max_attempts) {
 		r->stats.emails_dead++;
 		log_at(LOG_LEVEL_ERROR, &ref, "email failed %d times (%s): dead, needs a person",
 		       e->attempt, e->error);
@@ -86,6 +105,7 @@ static void on_emails_claimed(struct pgc *db, const PGresult *res, const char *e
 		if (!e)
 			break;
 		e->relay = r;
+		track(r, e);
 		e->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		e->invoice_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		e->attempt = atoi(PQgetvalue(res, i, 2));
@@ -138,11 +158,11 @@ void emails_claim(struct relay *r)
 		r->emails_claiming = true;
 }
 
-static void free_list(struct email_job *e)
+static void free_list(struct relay *r, struct email_job *e)
 {
 	while (e) {
 		struct email_job *next = e->next;
-		free(e);
+		email_free(r, e);
 		e = next;
 	}
 }
@@ -172,7 +192,7 @@ static void on_emails_recorded(struct pgc *db, const PGresult *res, const char *
 	int n = 0;
 	for (struct email_job *e = r->emails_batch; e; e = e->next)
 		n++;
-	free_list(r->emails_batch);
+	free_list(r, r->emails_batch);
 	r->emails_batch = NULL;
 	r->email_inflight -= n;
 	emails_flush(r);
@@ -193,7 +213,9 @@ void emails_flush(struct relay *r)
 			arr = NULL;
 			break;
 		}
-		cJSON_AddNumberToObject(o, "id", (double)e->id);
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", (long long)e->id);
+		cJSON_AddStringToObject(o, "id", id); /* a string: no double rounding */
 		cJSON_AddStringToObject(o, "claim_token", e->claim_token);
 		cJSON_AddStringToObject(o, "outcome", e->outcome);
 		if (e->error[0])
@@ -216,8 +238,10 @@ void emails_flush(struct relay *r)
 
 void emails_free(struct relay *r)
 {
-	free_list(r->emails_done);
+	/* Every job, wherever it is (queued, being recorded, or its transfer
+	 * aborted at exit without a callback). */
+	while (r->email_jobs)
+		email_free(r, r->email_jobs);
 	r->emails_done = NULL;
-	free_list(r->emails_batch);
 	r->emails_batch = NULL;
 }

@@ -156,8 +156,13 @@ static void classify_charge(const struct charge *ch, const struct gateway_answer
 	switch (ans->http_status) {
 	case 401:
 	case 403:
-		/* Authentication happens before anything else: not executed. */
-		set(v, OUTCOME_RETRY_LATER, "gateway refused our API key (%s); sending paused", status);
+		/* Not executed (authentication comes first), but PROTOCOL.md allows
+		 * a re-send only after no connection or a 429: the row waits for a
+		 * person (fix the key, then replay), and sending stops. */
+		set(v, OUTCOME_DEAD,
+		    "gateway refused our API key (%s): not charged; fix the key, reload (SIGHUP), "
+		    "then replay the row",
+		    status);
 		v->stop_sending = true;
 		return;
 	case 409:

@@ -41,6 +41,8 @@ struct http_transfer {
 	bool truncated;
 	double retry_after;
 	void (*on_sent)(void *arg);
+	bool (*before_send)(void *arg);
+	bool held_back;
 	size_t sent_bytes;
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_result result;
@@ -168,6 +170,21 @@ static size_t read_cb(char *buf, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+static int prereq_cb(void *userp, char *conn_primary_ip, char *conn_local_ip,
+		     int conn_primary_port, int conn_local_port)
+{
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	struct http_transfer *t = userp;
+	if (t->before_send && !t->before_send(t->arg)) {
+		t->held_back = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 /* Installed only by http_on_sent: fires once every body byte is out. */
 static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *userp)
 {
@@ -238,6 +255,7 @@ static void check_done(struct http_client *c)
 		r->body_len = t->body_len;
 		r->body_truncated = t->truncated;
 		r->retry_after = t->retry_after;
+		r->held_back = t->held_back;
 		t->done(t, t->arg);
 		transfer_free(t);
 	}
@@ -299,6 +317,9 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	/* HTTP/2 lets libcurl retry a refused stream on its own: one request,
+	 * one connection, nothing resent behind our back. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->upload);
@@ -332,6 +353,13 @@ struct http_transfer *http_smtp_send(struct http_client *c, const char *url, con
 	curl_easy_setopt(e, CURLOPT_READDATA, t);
 	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->upload_len);
 	return start(c, t);
+}
+
+void http_before_send(struct http_transfer *t, bool (*ok)(void *arg))
+{
+	t->before_send = ok;
+	curl_easy_setopt(t->easy, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
 }
 
 void http_on_sent(struct http_transfer *t, void (*fn)(void *arg))

@@ -39,6 +39,11 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 struct http_transfer *http_smtp_send(struct http_client *c, const char *url, const char *from,
 				     const char *to, char *message, http_done_fn done, void *arg);
 
+/* Ask `ok(arg)` once connected, right before the first byte is sent; if it
+ * says no, the transfer is abandoned unsent and its result says
+ * `held_back` (the request provably never left). */
+void http_before_send(struct http_transfer *t, bool (*ok)(void *arg));
+
 /* Fire `fn` once the request's bytes have all been handed to the socket
  * (for the relay.after_send crash point; costs a debug callback). */
 void http_on_sent(struct http_transfer *t, void (*fn)(void *arg));
@@ -53,6 +58,7 @@ struct http_result {
 	size_t body_len;
 	bool body_truncated;
 	double retry_after; /* Retry-After header in seconds, or 0 */
+	bool held_back;     /* http_before_send said no: nothing was sent */
 	double seconds;     /* total time */
 };
 const struct http_result *http_result(const struct http_transfer *t);

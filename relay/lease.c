@@ -47,8 +47,9 @@ static void on_extended(struct pgc *db, const PGresult *res, const char *error, 
 			struct log_ref ref = {.invoice = j->charge.invoice_id, .row = j->charge.id,
 					      .attempt = j->charge.attempt, .claim = j->claim_token};
 			log_at(LOG_LEVEL_WARN, &ref,
-			       "lease lost (expired, or the row was taken over): its outcome will not be "
-			       "recorded by this relay");
+			       "lease lost (expired, or the row was taken over): nothing more is sent for "
+			       "it; an answer already received is still offered, and refused if the row "
+			       "was taken");
 		}
 	}
 	free(ids);
@@ -56,7 +57,9 @@ static void on_extended(struct pgc *db, const PGresult *res, const char *error, 
 
 void lease_heartbeat(struct relay *r)
 {
-	if (!r->db_ready || r->heartbeat_busy || !r->jobs)
+	/* While answers kept through an outage are being recorded, wait: an
+	 * expired lease is not extended, and would be called lost. */
+	if (!r->db_ready || r->heartbeat_busy || !r->jobs || r->draining)
 		return;
 	cJSON *arr = cJSON_CreateArray();
 	if (!arr)
@@ -71,7 +74,9 @@ void lease_heartbeat(struct relay *r)
 			cJSON_Delete(o);
 			break;
 		}
-		cJSON_AddNumberToObject(o, "id", (double)j->charge.id);
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", (long long)j->charge.id);
+		cJSON_AddStringToObject(o, "id", id); /* a string: no double rounding */
 		cJSON_AddStringToObject(o, "claim_token", j->claim_token);
 	}
 	char *json = cJSON_PrintUnformatted(arr);
@@ -111,7 +116,7 @@ static void on_expired(struct pgc *db, const PGresult *res, const char *error, v
 
 void lease_janitor(struct relay *r)
 {
-	if (!r->db_ready || r->janitor_busy)
+	if (!r->db_ready || r->janitor_busy || r->draining)
 		return;
 	char lookup[32];
 	snprintf(lookup, sizeof(lookup), "%.3f", r->cfg->reconcile_schedule.v[0]);

@@ -22,19 +22,21 @@ static const char *const crash_points[] = {
 	NULL,
 };
 
-/* Lease deadlines need a clock no one can set back (ev_now is wall time). */
+/* Lease deadlines need a clock no one can set back (ev_now is wall time)
+ * and that keeps counting through a suspend, as the database's does. */
 double relay_now(struct relay *r)
 {
 	(void)r;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void relay_check_stopped(struct relay *r)
 {
+	/* A claim on the wire may commit rows we must still give back. */
 	if (!r->stopping || r->inflight > 0 || r->email_inflight > 0 || r->recording ||
-	    r->emails_recording)
+	    r->emails_recording || r->claiming || r->emails_claiming)
 		return;
 	log_info("stopped cleanly: everything in flight was recorded");
 	ev_break(r->loop, EVBREAK_ALL);
@@ -70,11 +72,35 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* SIGHUP: read the gateway key again (the usual fix after a 401) and
+ * resume sending. The rest of the configuration needs a restart for now. */
+static void reload(struct relay *r)
+{
+	char why[256];
+	if (!r->cfg->gateway_key_file[0]) {
+		log_info("SIGHUP: the key came from RELAY_GATEWAY_KEY, which is read only at start "
+			 "(restart to change it)%s",
+			 r->sending_stopped ? "; sending resumes with it" : "");
+	} else if (secret_load(r->cfg->gateway_key_file, "RELAY_GATEWAY_KEY", r->key, sizeof(r->key),
+			       why, sizeof(why)) != 0) {
+		log_error("SIGHUP: gateway key not reloaded: %s; keeping the old one", why);
+		return;
+	} else {
+		log_info("SIGHUP: gateway key reloaded%s; other settings need a restart",
+			 r->sending_stopped ? ", sending resumes" : "");
+	}
+	r->sending_stopped = false;
+	charges_claim(r);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (w->signum == SIGHUP)
+		reload(w->data);
+	else
+		stop(w->data, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void work(struct relay *r)
@@ -115,12 +141,14 @@ static void on_retry_record(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_actor_set(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
-	(void)db;
-	(void)res;
 	struct relay *r = arg;
-	if (error)
+	if (error) {
+		if (res) /* a server error on a constant statement: start over */
+			pgc_reset(db, error);
 		return; /* the connection went; the next ready hook starts over */
+	}
 	r->db_ready = true;
+	r->draining = r->answered > 0;
 	if (r->answered)
 		log_info("database back: recording %d outcome(s) kept in memory", r->answered);
 	/* Answers kept through an outage go first (statements run in order):
@@ -175,8 +203,11 @@ static void on_notify(struct pgc *db, const char *channel, const char *payload, 
 
 static int run(struct relay *r)
 {
-	static const char *const setup[] = {"SET synchronous_commit = on", "LISTEN outbox_pending",
-					    NULL};
+	/* A statement stuck behind a lock must not hold up the heartbeats
+	 * queued after it for longer than a lease can bear. */
+	static const char *const setup[] = {"SET synchronous_commit = on",
+					    "SET statement_timeout = '20s'",
+					    "SET lock_timeout = '10s'", "LISTEN outbox_pending", NULL};
 	struct ev_loop *loop = r->loop;
 	const struct relay_config *cfg = r->cfg;
 	char why[256];
@@ -206,12 +237,14 @@ static int run(struct relay *r)
 	ev_timer_start(loop, &r->poll);
 	ev_timer_start(loop, &r->heartbeat);
 	ev_timer_start(loop, &r->janitor);
-	ev_signal term, intr;
+	ev_signal term, intr, hup;
 	ev_signal_init(&term, on_signal, SIGTERM);
 	ev_signal_init(&intr, on_signal, SIGINT);
-	term.data = intr.data = r;
+	ev_signal_init(&hup, on_signal, SIGHUP);
+	term.data = intr.data = hup.data = r;
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
+	ev_signal_start(loop, &hup);
 
 	log_info("started: gateway %s at %s, at most %d in flight, lease %g s, HTTP timeout %g s, "
 		 "settle %g s, emails %s",
@@ -222,6 +255,7 @@ static int run(struct relay *r)
 
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
+	ev_signal_stop(loop, &hup);
 	ev_timer_stop(loop, &r->poll);
 	ev_timer_stop(loop, &r->heartbeat);
 	ev_timer_stop(loop, &r->janitor);
@@ -258,15 +292,18 @@ int main(int argc, char **argv)
 		cfg_free(&relay_cfg_spec, &cfg);
 		return 0;
 	}
-	static char key[512];
+	static struct relay r;
 	if (rc != CFG_OK || relay_config_check(&cfg, err, sizeof(err)) != 0 ||
 	    crash_init(crash_points, getenv("OUTBOX_CRASH_AT"), err, sizeof(err)) != 0 ||
-	    secret_load(cfg.gateway_key_file, "RELAY_GATEWAY_KEY", key, sizeof(key), err,
+	    secret_load(cfg.gateway_key_file, "RELAY_GATEWAY_KEY", r.key, sizeof(r.key), err,
 			sizeof(err)) != 0) {
 		fprintf(stderr, "relay: %s\n", err);
 		cfg_free(&relay_cfg_spec, &cfg);
 		return 2;
 	}
+	/* The key was read; keep it out of /proc/PID/environ (a later SIGHUP
+	 * reload reads --gateway-key-file; from the environment, nothing). */
+	secret_scrub_env("RELAY_GATEWAY_KEY");
 	log_init("relay", (enum log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -274,10 +311,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct relay r = {0};
 	r.cfg = &cfg;
 	r.gateway = gateway_find(relay_gateways[cfg.gateway]);
-	r.gw = (struct gateway_config){.url = cfg.gateway_url, .key = key};
+	r.gw = (struct gateway_config){.url = cfg.gateway_url, .key = r.key};
 	char host[64] = "?";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(r.owner, sizeof(r.owner), "relay %s:%ld", host, (long)getpid());
@@ -288,7 +324,7 @@ int main(int argc, char **argv)
 	if (r.loop)
 		ev_loop_destroy(r.loop);
 	curl_global_cleanup();
-	memset(key, 0, sizeof(key));
+	memset(r.key, 0, sizeof(r.key));
 	cfg_free(&relay_cfg_spec, &cfg);
 	return rc;
 }

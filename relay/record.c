@@ -1,24 +1,33 @@
 /* record.c: step 3. Answers wait in a queue; a batch of them is recorded in
  * one transaction (BEGIN; SELECT outbox.record_charges(...); COMMIT), each
- * outcome all-or-nothing and guarded by its claim token in the database.
- * When the database is away the answers stay here, and are recorded once
- * it is back. Never a transaction open across a network call.
+ * row guarded by its claim token in the database. When the database is
+ * away the answers stay here and are recorded once it is back. Never a
+ * transaction open across a network call.
  *
  * The three statements are queued together: the relay's other statements
  * (claims above all) share the connection, and one slipped in between
  * would run inside this transaction, so a claim would not be committed
  * before its POST. pgc sends one statement at a time, so the crash point
  * between the SELECT's answer and the COMMIT still comes before the COMMIT
- * leaves. */
+ * leaves. pgc answers every queued statement (with an error if the
+ * connection goes), so the COMMIT's callback is always the attempt's last:
+ * only it decides the attempt, and no new attempt starts before it. */
 #include "relay.h"
 
 #include "crash.h"
 #include "log.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static struct log_ref ref_of(const struct job *j)
+{
+	return (struct log_ref){.invoice = j->charge.invoice_id, .row = j->charge.id,
+				.attempt = j->charge.attempt, .claim = j->claim_token};
+}
 
 static void record_retry_soon(struct relay *r, double delay)
 {
@@ -40,9 +49,9 @@ void record_enqueue(struct relay *r, struct job *j)
 	record_flush(r);
 }
 
-/* The batch on the wire did not commit (or we cannot know): put it back at
+/* The attempt did not commit (or we cannot know): its answers go back to
  * the head of the queue, in order. */
-void record_requeue_batch(struct relay *r)
+static void requeue_batch(struct relay *r)
 {
 	for (int i = r->batch_len - 1; i >= 0; i--) {
 		struct job *j = r->batch[i];
@@ -54,7 +63,6 @@ void record_requeue_batch(struct relay *r)
 		r->answered++;
 	}
 	r->batch_len = 0;
-	r->recording = false;
 }
 
 static double pending_wait(const struct job *j)
@@ -67,6 +75,9 @@ static double pending_wait(const struct job *j)
 	return wait < 300 ? wait : 300;
 }
 
+/* Gateway text goes into a JSON parameter: it must be valid UTF-8 or
+ * PostgreSQL refuses the whole batch. Ids travel as strings (no double
+ * rounding above 2^53). */
 static char *results_json(struct relay *r)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -78,7 +89,11 @@ static char *results_json(struct relay *r)
 			cJSON_Delete(arr);
 			return NULL;
 		}
-		cJSON_AddNumberToObject(o, "id", (double)j->charge.id);
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", (long long)j->charge.id);
+		utf8_sanitize(j->verdict.reason);
+		utf8_sanitize(j->verdict.gateway_ref);
+		cJSON_AddStringToObject(o, "id", id);
 		cJSON_AddStringToObject(o, "claim_token", j->claim_token);
 		cJSON_AddStringToObject(o, "outcome", outcome_state(j->verdict.outcome));
 		if (j->verdict.gateway_ref[0])
@@ -103,75 +118,58 @@ static void schedule_literal(const struct cfg_seconds_list *l, char *buf, size_t
 		snprintf(buf + off, len - off, "}");
 }
 
-static void batch_failed(struct relay *r, const PGresult *res, const char *error,
-			 const char *step)
+/* The attempt failed with a server error: isolate the culprit. */
+static void attempt_refused(struct relay *r, const char *error)
 {
-	if (!r->recording)
-		return; /* the rest of a failed attempt's statements */
-	if (!res) {
-		log_warn("recording %d outcome(s) interrupted during %s (%s); they are kept and "
-			 "recorded when the database is back",
-			 r->batch_len, step, error);
-		record_requeue_batch(r);
+	if (r->batch_len > 1) {
+		log_warn("recording %d outcome(s) failed (%s); retrying them one by one to isolate "
+			 "the culprit",
+			 r->batch_len, error);
+		r->isolate = r->batch_len;
+		requeue_batch(r);
 		return;
 	}
-	log_error("recording %d outcome(s) failed during %s: %s [SQLSTATE %s]", r->batch_len, step,
-		  error, pgc_sqlstate(res));
-	if (r->batch_len == 1) {
-		/* Isolated: this answer itself cannot be recorded (a bug, or data
-		 * the schema refuses). Record the row as unknown, with the reason,
-		 * so a lookup settles it; if even that fails, leave it to its
-		 * lease (the janitor makes it unknown). */
-		struct job *j = r->batch[0];
-		struct log_ref ref = {.invoice = j->charge.invoice_id, .row = j->charge.id,
-				      .attempt = j->charge.attempt, .claim = j->claim_token};
-		if (j->verdict.outcome != OUTCOME_UNKNOWN) {
-			char reason[sizeof(j->verdict.reason)];
-			snprintf(reason, sizeof(reason), "cannot record %s (%.120s): %.100s",
-				 outcome_state(j->verdict.outcome), j->verdict.reason, error);
-			memcpy(j->verdict.reason, reason, sizeof(reason));
-			j->verdict.outcome = OUTCOME_UNKNOWN;
-			log_at(LOG_LEVEL_ERROR, &ref, "recording it as unknown instead: %s", reason);
-		} else {
-			r->stats.claims_lost++;
-			j->lost = true; /* no more heartbeats: the lease will expire */
-			log_at(LOG_LEVEL_ERROR, &ref,
-			       "cannot record it even as unknown: left to its lease, then looked up");
-		}
-	} else {
-		log_info("retrying those %d outcome(s) one by one to isolate the culprit",
-			 r->batch_len);
+	/* Alone, this answer cannot be recorded (a bug, or data the schema
+	 * refuses): record the row as unknown with the reason, so a lookup
+	 * settles it. If even that fails, drop it: the row stays submitting
+	 * until its lease expires, then the janitor makes it unknown. */
+	struct job *j = r->batch[0];
+	struct log_ref ref = ref_of(j);
+	if (j->verdict.outcome != OUTCOME_UNKNOWN) {
+		char reason[sizeof(j->verdict.reason)];
+		snprintf(reason, sizeof(reason), "cannot record %s (%.120s): %.100s",
+			 outcome_state(j->verdict.outcome), j->verdict.reason, error);
+		memcpy(j->verdict.reason, reason, sizeof(reason));
+		utf8_sanitize(j->verdict.reason);
+		j->verdict.outcome = OUTCOME_UNKNOWN;
+		log_at(LOG_LEVEL_ERROR, &ref, "recording it as unknown instead: %s", j->verdict.reason);
+		requeue_batch(r);
+		return;
 	}
-	r->record_one_by_one = true;
-	record_requeue_batch(r);
-	record_retry_soon(r, 0.5);
+	r->stats.claims_lost++;
+	log_at(LOG_LEVEL_ERROR, &ref,
+	       "cannot record it even as unknown (%s): left to its lease, then looked up", error);
+	job_free(j);
+	r->batch_len = 0;
+	if (r->isolate > 0)
+		r->isolate--;
 }
 
-static void on_committed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+static void attempt_committed(struct relay *r)
 {
-	(void)db;
-	struct relay *r = arg;
-	if (!r->recording)
-		return; /* this attempt already failed */
-	if (!error && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0)
-		error = "the transaction was rolled back";
-	if (error) {
-		/* A COMMIT without an answer may have happened: the entries stay
-		 * queued; a retry is refused by the claim token if it did. */
-		batch_failed(r, res, error, "COMMIT");
-		return;
-	}
-	crash_point("relay.after_record_commit");
 	for (int i = 0; i < r->batch_len; i++) {
 		struct job *j = r->batch[i];
-		struct log_ref ref = {.invoice = j->charge.invoice_id, .row = j->charge.id,
-				      .attempt = j->charge.attempt, .claim = j->claim_token};
+		struct log_ref ref = ref_of(j);
 		if (j->recorded) {
 			r->stats.recorded++;
 			log_at(LOG_LEVEL_DEBUG, &ref, "recorded %s", outcome_state(j->verdict.outcome));
-		} else if (j->commit_tried && strncmp(j->record_note, "claim lost", 10) == 0) {
+		} else if (j->commit_tried) {
+			/* An earlier COMMIT carrying it went out unanswered: that one
+			 * may have recorded it, or the janitor took the row since. */
 			log_at(LOG_LEVEL_INFO, &ref,
-			       "already recorded by an earlier attempt whose COMMIT answer was lost");
+			       "not recorded now (%s): an earlier attempt's COMMIT, whose answer was lost, "
+			       "probably did",
+			       j->record_note);
 		} else {
 			r->stats.claims_lost++;
 			log_at(LOG_LEVEL_WARN, &ref, "outcome %s NOT recorded: %s",
@@ -180,27 +178,29 @@ static void on_committed(struct pgc *db, const PGresult *res, const char *error,
 		job_free(j);
 	}
 	r->batch_len = 0;
-	r->recording = false;
-	r->record_one_by_one = false;
-	emails_claim(r); /* the batch may have released notifications */
-	relay_check_stopped(r);
-	record_flush(r);
-	charges_claim(r);
+	if (r->isolate > 0)
+		r->isolate--;
+}
+
+static void on_begun(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	(void)db;
+	(void)res;
+	struct relay *r = arg;
+	if (error && !r->attempt_error[0])
+		snprintf(r->attempt_error, sizeof(r->attempt_error), "BEGIN: %s", error);
 }
 
 static void on_recorded(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	(void)db;
 	struct relay *r = arg;
-	if (!r->recording)
-		return;
 	if (error) {
-		/* The transaction is aborted; the queued COMMIT ends it (as a
-		 * ROLLBACK, which on_committed then ignores). */
-		batch_failed(r, res, error, "record_charges");
-		return;
+		if (!r->attempt_error[0])
+			snprintf(r->attempt_error, sizeof(r->attempt_error), "%s", error);
+		r->attempt_server_error = res != NULL;
+		return; /* the queued COMMIT ends the aborted transaction */
 	}
-	/* Rows come back in the order sent; match by id to be safe. */
 	for (int i = 0; i < PQntuples(res); i++) {
 		long long id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		for (int k = 0; k < r->batch_len; k++) {
@@ -217,12 +217,31 @@ static void on_recorded(struct pgc *db, const PGresult *res, const char *error, 
 		r->batch[k]->commit_tried = true;
 }
 
-static void on_begun(struct pgc *db, const PGresult *res, const char *error, void *arg)
+static void on_committed(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	(void)db;
 	struct relay *r = arg;
-	if (error)
-		batch_failed(r, res, error, "BEGIN");
+	if (!error && !r->attempt_error[0] && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0) {
+		crash_point("relay.after_record_commit");
+		attempt_committed(r);
+	} else if (r->attempt_server_error) {
+		attempt_refused(r, r->attempt_error);
+		record_retry_soon(r, 0.2);
+	} else {
+		/* The connection went, or the COMMIT's answer was lost: keep the
+		 * answers; if that COMMIT did happen, the claim token refuses the
+		 * retry harmlessly. */
+		log_warn("recording %d outcome(s) interrupted (%s); kept for when the database is back",
+			 r->batch_len, r->attempt_error[0] ? r->attempt_error : error ? error : "rolled back");
+		requeue_batch(r);
+	}
+	r->recording = false;
+	if (r->answered == 0)
+		r->draining = false; /* kept answers recorded: leases may be tended again */
+	emails_claim(r); /* the batch may have released notifications */
+	relay_check_stopped(r);
+	record_flush(r);
+	charges_claim(r);
 }
 
 void record_flush(struct relay *r)
@@ -234,46 +253,46 @@ void record_flush(struct relay *r)
 		return;
 	}
 	r->batch_len = 0;
-	int limit = r->record_one_by_one ? 1 : r->cfg->record_batch;
+	int limit = r->isolate > 0 ? 1 : r->cfg->record_batch;
 	while (r->answered_head && r->batch_len < limit) {
 		struct job *j = r->answered_head;
 		r->answered_head = j->queue_next;
 		if (!r->answered_head)
 			r->answered_tail = NULL;
 		r->answered--;
-		if (j->lost) {
-			struct log_ref ref = {.invoice = j->charge.invoice_id, .row = j->charge.id,
-					      .attempt = j->charge.attempt, .claim = j->claim_token};
-			r->stats.claims_lost++;
-			log_at(LOG_LEVEL_WARN, &ref,
-			       "lease lost before recording: outcome %s (%s) not recorded; the row is "
-			       "looked up instead",
-			       outcome_state(j->verdict.outcome), j->verdict.reason);
-			job_free(j);
-			continue;
-		}
 		j->state = JOB_RECORDING;
 		r->batch[r->batch_len++] = j;
 	}
-	if (r->batch_len == 0) {
-		relay_check_stopped(r);
+	char *json = results_json(r);
+	if (!json) {
+		log_error("out of memory building the record batch; retrying");
+		requeue_batch(r);
+		record_retry_soon(r, 1);
 		return;
 	}
-	char *json = results_json(r);
 	char retry[512], lookup[32];
 	schedule_literal(&r->cfg->invoice_retry_schedule, retry, sizeof(retry));
 	snprintf(lookup, sizeof(lookup), "%.3f", r->cfg->reconcile_schedule.v[0]);
 	const char *params[] = {json, retry, lookup};
-	r->recording = true;
-	int rc = json ? pgc_query(r->db, "BEGIN", 0, NULL, on_begun, r) : -1;
-	if (rc == 0)
-		rc = pgc_query(r->db,
-			       "SELECT id, recorded, coalesce(note, '')"
-			       " FROM outbox.record_charges($1::jsonb, $2::float8[], $3::float8)",
-			       3, params, on_recorded, r);
-	if (rc == 0)
-		rc = pgc_query(r->db, "COMMIT", 0, NULL, on_committed, r);
+	r->attempt_error[0] = '\0';
+	r->attempt_server_error = false;
+	int queued = pgc_query(r->db, "BEGIN", 0, NULL, on_begun, r) == 0;
+	if (queued)
+		queued += pgc_query(r->db,
+				    "SELECT id, recorded, coalesce(note, '')"
+				    " FROM outbox.record_charges($1::jsonb, $2::float8[], $3::float8)",
+				    3, params, on_recorded, r) == 0;
+	if (queued == 2)
+		queued += pgc_query(r->db, "COMMIT", 0, NULL, on_committed, r) == 0;
 	free(json);
-	if (rc != 0)
-		batch_failed(r, NULL, json ? "not connected" : "out of memory", "BEGIN");
+	if (queued == 3) {
+		r->recording = true;
+		return;
+	}
+	/* Could not queue the whole transaction (out of memory): never leave a
+	 * BEGIN behind on the shared connection. */
+	requeue_batch(r);
+	if (queued > 0)
+		pgc_reset(r->db, "could not queue a whole record transaction");
+	record_retry_soon(r, 1);
 }

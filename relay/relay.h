@@ -50,6 +50,7 @@ struct relay {
 	const struct relay_config *cfg;
 	const struct gateway_adapter *gateway;
 	struct gateway_config gw;
+	char key[512]; /* the gateway key (gw.key points here) */
 	struct pgc *db;
 	struct http_client *http;
 	struct schema_check check;
@@ -61,13 +62,16 @@ struct relay {
 	int inflight;
 	bool claiming;
 	double claim_sent_at;
-	double paused_until; /* the gateway refused our key */
+	bool sending_stopped; /* the gateway refused our key: until SIGHUP */
 	struct job *answered_head, *answered_tail;
 	int answered;
 	bool recording;
 	struct job **batch; /* the jobs of the record transaction on the wire */
 	int batch_len;
-	bool record_one_by_one; /* after a failed batch, isolate the culprit */
+	int isolate;             /* after a refused batch: record this many one by one */
+	char attempt_error[256]; /* the first error of the attempt on the wire */
+	bool attempt_server_error;
+	bool draining; /* answers kept through an outage go before lease upkeep */
 
 	/* leases */
 	bool heartbeat_busy, janitor_busy;
@@ -77,6 +81,7 @@ struct relay {
 	/* emails */
 	struct email_job *emails_done;  /* sent or failed, waiting to be recorded */
 	struct email_job *emails_batch; /* being recorded */
+	struct email_job *email_jobs;   /* every live email job */
 	int email_inflight;
 	bool emails_claiming, emails_recording;
 	char mail_domain[128];
@@ -95,7 +100,6 @@ void job_free(struct job *j);
 /* record.c */
 void record_enqueue(struct relay *r, struct job *j);
 void record_flush(struct relay *r);
-void record_requeue_batch(struct relay *r);
 
 /* lease.c */
 void lease_heartbeat(struct relay *r);

@@ -1,6 +1,8 @@
 /* relay_config.c: the relay's option table and its cross-checks. */
 #include "relay_config.h"
 
+#include "email_compose.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -131,18 +133,6 @@ static int check_url(const char *what, const char *url, const char *secure, cons
 	return rc;
 }
 
-static bool address_ok(const char *a)
-{
-	const char *at = strchr(a, '@');
-	size_t len = strlen(a);
-	if (!at || at == a || !at[1] || strchr(at + 1, '@') || len > 254)
-		return false;
-	for (; *a; a++)
-		if ((unsigned char)*a <= ' ' || *a == 0x7f || strchr("<>,;\"\\()[]", *a))
-			return false;
-	return true;
-}
-
 int relay_config_check(const struct relay_config *cfg, char *why, size_t whylen)
 {
 	double margin = relay_lease_margin(cfg);
@@ -159,7 +149,7 @@ int relay_config_check(const struct relay_config *cfg, char *why, size_t whylen)
 	if (cfg->smtp_url[0] &&
 	    check_url("--smtp-url", cfg->smtp_url, "smtps", "smtp", why, whylen) != 0)
 		return -1;
-	if (!address_ok(cfg->mail_from)) {
+	if (!email_address_ok(cfg->mail_from)) {
 		snprintf(why, whylen, "--mail-from '%s' is not a plain address like billing@example.com",
 			 cfg->mail_from);
 		return -1;

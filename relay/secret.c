@@ -79,3 +79,11 @@ int secret_load(const char *path, const char *env, char *key, size_t len, char *
 	}
 	return check_key(key, why, whylen);
 }
+
+void secret_scrub_env(const char *env)
+{
+	char *v = getenv(env);
+	if (v)
+		memset(v, 'x', strlen(v));
+	unsetenv(env);
+}

@@ -11,4 +11,8 @@
 int secret_load(const char *path, const char *env, char *key, size_t len, char *why,
 		size_t whylen);
 
+/* Overwrite the variable's value in place, then unset it: unsetenv alone
+ * leaves the bytes readable in /proc/PID/environ. */
+void secret_scrub_env(const char *env);
+
 #endif

@@ -18,6 +18,9 @@ for sig in TERM INT; do
   fi
   several() { [ "$(grep -c 'pass [0-9]* done' "$TEST_TMP/$sig.log")" -ge 3 ]; }
   ok "SIG$sig run: passes repeat every interval" wait_for 20 several
+  kill -HUP $pid
+  sleep 0.3
+  ok "SIG$sig run: SIGHUP does not stop the daemon" kill -0 $pid
   kill -$sig $pid
   t0=$SECONDS
   wait $pid; rc=$?

@@ -66,26 +66,4 @@ is "$(ledger_sql relay_fault_429 "SELECT count(*) FROM lreq WHERE (r->>'status')
   "$(sql relay_fault_429 "SELECT sum(attempts - 1) FROM outbox.messages WHERE kind = 'charge'")" \
   "429: each rate-limited row was claimed again once per 429, and sent with the same key"
 
-# --- the gateway refuses our key: nothing is charged, sending pauses -------
-db=relay_fault_401
-new_db $db
-seed $db 30 10
-curl -sf -X POST "$SIM_URL/_control/reset" >/dev/null
-curl -sf -X POST "$SIM_URL/_control/faults" -d '[]' >/dev/null
-"$CHARGER" --once --db "$(charger_db $db)" >/dev/null 2>&1
-RELAY_GATEWAY_KEY=rk_live_wrong "$RELAY" --db "dbname=$db user=relay_app host=$PGHOST" \
-  --gateway-url "$SIM_URL" "${RELAY_TEST_ARGS[@]}" --claim-batch 5 \
-  >"$TEST_TMP/401.log" 2>&1 &
-pid=$!
-paused() { grep -q "refuses our API key" "$TEST_TMP/401.log"; }
-ok "401: the relay says the gateway refuses its key" wait_for 20 paused
-sleep 2
-kill -TERM $pid; wait $pid
-posts=$(ledger_sql $db "SELECT count(*) FROM lreq WHERE (r->>'status')::int = 401")
-ok "401: it stopped sending after the first refusals ($posts POSTs for 30 rows)" [ "$posts" -le 5 ]
-is "$(sql $db "SELECT count(*) FROM outbox.messages WHERE kind = 'charge' AND state = 'pending'")" 30 \
-  "401: every row is pending again, same key (nothing was executed)"
-is "$(ledger_sql $db "SELECT count(*) FROM lch")" 0 "401: nothing charged"
-unlike "$(cat "$TEST_TMP/401.log")" "rk_live_wrong" "the key never appears in the log"
-
 done_testing

@@ -85,14 +85,20 @@ static void dead_idempotency_error(void **state)
 	assert_int_equal(v.outcome, OUTCOME_DEAD);
 }
 
-static void retry_later_429_and_auth(void **state)
+static void retry_later_429_dead_auth(void **state)
 {
 	(void)state;
 	assert_int_equal(answer(429, "{\"error\":{\"type\":\"rate_limit_error\"}}").outcome,
 			 OUTCOME_RETRY_LATER);
 	assert_int_equal(answer(429, "not json").outcome, OUTCOME_RETRY_LATER);
+	/* not executed, but only no-connection and 429 allow a re-send
+	 * (PROTOCOL.md): the row is dead (a person fixes the key and replays),
+	 * and sending stops */
 	struct verdict v = answer(401, "{\"error\":{\"type\":\"authentication_error\"}}");
-	assert_int_equal(v.outcome, OUTCOME_RETRY_LATER);
+	assert_int_equal(v.outcome, OUTCOME_DEAD);
+	assert_true(v.stop_sending);
+	v = answer(403, "{\"error\":{\"type\":\"permission_error\"}}");
+	assert_int_equal(v.outcome, OUTCOME_DEAD);
 	assert_true(v.stop_sending);
 }
 
@@ -229,7 +235,7 @@ int main(void)
 		cmocka_unit_test_setup(declined, setup),
 		cmocka_unit_test_setup(failed_invalid_request, setup),
 		cmocka_unit_test_setup(dead_idempotency_error, setup),
-		cmocka_unit_test_setup(retry_later_429_and_auth, setup),
+		cmocka_unit_test_setup(retry_later_429_dead_auth, setup),
 		cmocka_unit_test_setup(retry_later_only_without_connection, setup),
 		cmocka_unit_test_setup(unknown_409_and_5xx, setup),
 		cmocka_unit_test_setup(unknown_odd_statuses, setup),
