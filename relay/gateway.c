@@ -35,6 +35,20 @@ const char *outcome_state(enum outcome o)
 	return "unknown";
 }
 
+const char *lookup_found_name(enum lookup_found f)
+{
+	switch (f) {
+	case LOOKUP_SUCCEEDED:
+		return "succeeded";
+	case LOOKUP_DECLINED:
+		return "declined";
+	case LOOKUP_ABSENT:
+		return "absent";
+	default:
+		return "inconclusive";
+	}
+}
+
 void gateway_request_free(struct gateway_request *req)
 {
 	free(req->body);

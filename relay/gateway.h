@@ -59,6 +59,32 @@ struct verdict {
 	bool stop_sending;     /* the gateway refuses our credentials: pause */
 };
 
+/* What a lookup of an unknown charge found (PROTOCOL.md, reconciliation). */
+enum lookup_found {
+	LOOKUP_SUCCEEDED,    /* the gateway charged it */
+	LOOKUP_DECLINED,     /* the gateway declined it */
+	LOOKUP_ABSENT,       /* no such charge (proof only after the settle window) */
+	LOOKUP_NEXT_PAGE,    /* not on this page; ask for the next */
+	LOOKUP_INCONCLUSIVE, /* no usable answer: ask again later */
+};
+
+/* Its name as record_lookups takes it. */
+const char *lookup_found_name(enum lookup_found f);
+
+struct lookup_verdict {
+	enum lookup_found found;
+	char gateway_ref[128]; /* the charge found */
+	char next[128];        /* LOOKUP_NEXT_PAGE: where to continue */
+	char reason[256];
+};
+
+/* One page of a lookup. */
+struct lookup_query {
+	const struct charge *charge;
+	int64_t since;             /* unix seconds: no send can predate this */
+	const char *starting_after; /* "" for the first page */
+};
+
 struct gateway_config {
 	const char *url; /* base URL, no trailing slash */
 	const char *key; /* secret: never logged */
@@ -75,6 +101,13 @@ struct gateway_adapter {
 	 * parse "declined": malformed or unexpected input is unknown. */
 	void (*classify_charge)(const struct charge *ch, const struct gateway_answer *ans,
 				struct verdict *v);
+	/* A read-only request for one page of the lookup of an unknown charge. */
+	int (*build_lookup)(const struct gateway_config *gw, const struct lookup_query *q,
+			    struct gateway_request *req, char *why, size_t whylen);
+	/* What that page says about the charge. Anything malformed or
+	 * unexpected is inconclusive, never absent. */
+	void (*parse_lookup)(const struct charge *ch, const struct gateway_answer *ans,
+			     struct lookup_verdict *v);
 };
 
 /* The adapter named `name`, or NULL. */

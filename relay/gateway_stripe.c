@@ -223,9 +223,143 @@ static void classify_charge(const struct charge *ch, const struct gateway_answer
 	cJSON_Delete(root);
 }
 
+/* GET /v1/charges?customer=ID&created[gte]=T&limit=100[&starting_after=X]:
+ * list APIs are read-after-write consistent (the search API is not). A
+ * customer without a gateway id: list by creation time alone. */
+static int build_lookup(const struct gateway_config *gw, const struct lookup_query *q,
+			struct gateway_request *req, char *why, size_t whylen)
+{
+	memset(req, 0, sizeof(*req));
+	if (!header_safe(gw->key)) {
+		snprintf(why, whylen, "API key holds a control character");
+		return -1;
+	}
+	char *customer = q->charge->customer[0] ? curl_easy_escape(NULL, q->charge->customer, 0) : NULL;
+	char *after = q->starting_after[0] ? curl_easy_escape(NULL, q->starting_after, 0) : NULL;
+	int n = snprintf(req->url, sizeof(req->url),
+			 "%s/v1/charges?limit=100&created%%5Bgte%%5D=%lld%s%s%s%s", gw->url,
+			 (long long)q->since, customer ? "&customer=" : "", customer ? customer : "",
+			 after ? "&starting_after=" : "", after ? after : "");
+	curl_free(customer);
+	curl_free(after);
+	if (n < 0 || (size_t)n >= sizeof(req->url)) {
+		snprintf(why, whylen, "lookup URL too long");
+		return -1;
+	}
+	char auth[600];
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", gw->key);
+	const char *lines[] = {auth, "Accept: application/json"};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct curl_slist *h = curl_slist_append(req->headers, lines[i]);
+		if (!h) {
+			memset(auth, 0, sizeof(auth));
+			gateway_request_free(req);
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		req->headers = h;
+	}
+	memset(auth, 0, sizeof(auth));
+	return 0;
+}
+
+static void lookup_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void lookup_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
+{
+	v->found = f;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* One page of the list: find our row by metadata[outbox_id]. A found
+ * charge must match ours to the cent, or the answer is inconclusive. */
+static void parse_lookup(const struct charge *ch, const struct gateway_answer *ans,
+			 struct lookup_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ans->curl_result != CURLE_OK || ans->body_truncated) {
+		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup failed: %s",
+			   ans->body_truncated ? "answer too large" : curl_easy_strerror(ans->curl_result));
+		return;
+	}
+	if (ans->http_status != 200) {
+		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup answered HTTP %ld", ans->http_status);
+		return;
+	}
+	cJSON *root = json_parse_object(ans->body, ans->body_len);
+	const char *object = root ? json_string(root, "object") : NULL;
+	const cJSON *data = root ? json_unique(root, "data") : NULL;
+	const cJSON *more = root ? json_unique(root, "has_more") : NULL;
+	if (!object || strcmp(object, "list") != 0 || !cJSON_IsArray(data) || !cJSON_IsBool(more)) {
+		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup answer is not a list");
+		cJSON_Delete(root);
+		return;
+	}
+	char row[24];
+	snprintf(row, sizeof(row), "%lld", (long long)ch->id);
+	const char *last_id = NULL;
+	bool declined = false, pending = false, mismatch = false;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, data)
+	{
+		const char *id = json_string(item, "id");
+		if (!id || !*id || strlen(id) >= sizeof(v->gateway_ref)) {
+			lookup_set(v, LOOKUP_INCONCLUSIVE, "a listed charge has no usable id");
+			cJSON_Delete(root);
+			return;
+		}
+		last_id = id;
+		const cJSON *metadata = json_unique(item, "metadata");
+		const char *outbox = metadata ? json_string(metadata, "outbox_id") : NULL;
+		if (!outbox || strcmp(outbox, row) != 0)
+			continue;
+		const char *status = json_string(item, "status");
+		const char *currency = json_string(item, "currency");
+		int64_t amount;
+		if (!json_int64(item, "amount", &amount) || amount != ch->amount_cents || !currency ||
+		    strcmp(currency, ch->currency) != 0) {
+			mismatch = true;
+			continue;
+		}
+		if (status && strcmp(status, "succeeded") == 0 && json_is_true(item, "paid")) {
+			/* a success wins over anything else found for the row */
+			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
+			lookup_set(v, LOOKUP_SUCCEEDED, "lookup found charge %s", id);
+			cJSON_Delete(root);
+			return;
+		}
+		if (status && strcmp(status, "failed") == 0) {
+			declined = true;
+			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
+		} else {
+			pending = true;
+		}
+	}
+	if (mismatch)
+		lookup_set(v, LOOKUP_INCONCLUSIVE,
+			   "lookup found a charge for our row that does not match it (amount or currency)");
+	else if (pending)
+		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup found our charge still pending");
+	else if (declined)
+		lookup_set(v, LOOKUP_DECLINED, "lookup found declined charge %s", v->gateway_ref);
+	else if (cJSON_IsTrue(more) && last_id) {
+		snprintf(v->next, sizeof(v->next), "%s", last_id);
+		lookup_set(v, LOOKUP_NEXT_PAGE, "not on this page");
+	} else if (cJSON_IsTrue(more))
+		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup says there is more but gave an empty page");
+	else
+		lookup_set(v, LOOKUP_ABSENT, "lookup found no charge for row %s", row);
+	cJSON_Delete(root);
+}
+
 const struct gateway_adapter gateway_stripe = {
 	.name = "stripe",
 	.idempotency_keys = true,
 	.build_charge = build_charge,
 	.classify_charge = classify_charge,
+	.build_lookup = build_lookup,
+	.parse_lookup = parse_lookup,
 };

@@ -329,6 +329,21 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 	return start(c, t);
 }
 
+struct http_transfer *http_get(struct http_client *c, const char *url,
+			       struct curl_slist *headers, http_done_fn done, void *arg)
+{
+	struct http_transfer *t = transfer_new(c, url, done, arg);
+	if (!t) {
+		curl_slist_free_all(headers);
+		return NULL;
+	}
+	t->headers = headers;
+	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+	return start(c, t);
+}
+
 struct http_transfer *http_smtp_send(struct http_client *c, const char *url, const char *from,
 				     const char *to, char *message, http_done_fn done, void *arg)
 {

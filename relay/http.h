@@ -34,6 +34,11 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 				      struct curl_slist *headers, char *body, http_done_fn done,
 				      void *arg);
 
+/* A read (lookup): connections may be reused, it changes nothing.
+ * headers are taken over. */
+struct http_transfer *http_get(struct http_client *c, const char *url,
+			       struct curl_slist *headers, http_done_fn done, void *arg);
+
 /* An SMTP submission; connections may be reused. message is taken over
  * (CRLF line ends; libcurl dot-stuffs). */
 struct http_transfer *http_smtp_send(struct http_client *c, const char *url, const char *from,

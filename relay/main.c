@@ -19,6 +19,7 @@ static const char *const crash_points[] = {
 	"relay.after_response",      /* answer read, not recorded */
 	"relay.before_record_commit", /* outcomes written in the transaction, no COMMIT */
 	"relay.after_record_commit", /* COMMIT acknowledged */
+	"relay.during_reconcile",    /* a lookup answered, not recorded */
 	NULL,
 };
 
@@ -107,8 +108,10 @@ static void work(struct relay *r)
 {
 	record_flush(r);
 	emails_flush(r);
+	reconcile_flush(r);
 	charges_claim(r);
 	emails_claim(r);
+	reconcile_claim(r);
 }
 
 static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
@@ -266,6 +269,7 @@ static int run(struct relay *r)
 		job_free(r->jobs);
 	free(r->batch);
 	emails_free(r);
+	reconcile_free(r);
 	pgc_free(r->db);
 	log_info("exiting with status %d (claimed %lu, sent %lu, recorded %lu, not sent %lu, "
 		 "claims lost %lu; emails sent %lu)",

@@ -11,8 +11,8 @@
 
 #include <ev.h>
 
-/* The schema this relay needs (db/migrations/0005_relay.sql). */
-#define RELAY_SCHEMA_VERSION 5
+/* The schema this relay needs (db/migrations/0006_reconcile.sql). */
+#define RELAY_SCHEMA_VERSION 6
 
 enum job_state {
 	JOB_SENDING,   /* the POST is on the wire */
@@ -86,6 +86,13 @@ struct relay {
 	bool emails_claiming, emails_recording;
 	char mail_domain[128];
 
+	/* lookups */
+	struct lookup_job *lookup_jobs;   /* every live lookup */
+	struct lookup_job *lookups_done;  /* found, waiting to be recorded */
+	struct lookup_job *lookups_batch; /* being recorded */
+	int lookup_inflight;
+	bool lookups_claiming, lookups_recording;
+
 	ev_timer poll, heartbeat, janitor, stop_deadline, retry_record;
 	struct relay_stats stats;
 	int exit_code;
@@ -109,6 +116,11 @@ void lease_janitor(struct relay *r);
 void emails_claim(struct relay *r);
 void emails_flush(struct relay *r);
 void emails_free(struct relay *r);
+
+/* reconcile.c */
+void reconcile_claim(struct relay *r);
+void reconcile_flush(struct relay *r);
+void reconcile_free(struct relay *r);
 
 /* main.c: finish the stop once nothing is left in flight */
 void relay_check_stopped(struct relay *r);

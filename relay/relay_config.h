@@ -22,6 +22,7 @@ struct relay_config {
 	struct cfg_seconds_list invoice_retry_schedule;
 	double poll_interval;
 	int email_max_inflight;
+	int lookup_max_inflight;
 	int email_max_attempts;
 	double email_retry;
 	int log_level;

@@ -75,8 +75,8 @@ const struct check check_i8 = {
  * its reason. */
 const struct check check_settled = {
 	.id = CHECK_SETTLED,
-	.title = "no submitting row, no pending charge, every email of a terminal charge sent "
-		 "or cancelled",
+	.title = "I5 liveness: no submitting row, no pending or unknown charge, every dead row "
+		 "with its reason, every email of a terminal charge sent or cancelled",
 	.sql = "SELECT invoice_id, id,"
 	       "       format('invoice %s: %s %s is still submitting (claimed by %s until %s)',"
 	       "              invoice_id, kind, id, coalesce(lease_owner, '?'),"
@@ -86,6 +86,11 @@ const struct check check_settled = {
 	       " SELECT invoice_id, id, format('invoice %s: charge %s is still pending (%s attempt(s),"
 	       " not before %s)', invoice_id, id, attempts, not_before)"
 	       "   FROM outbox.messages WHERE kind = 'charge' AND state = 'pending'"
+	       " UNION ALL"
+	       " SELECT invoice_id, id, format('invoice %s: charge %s is still unknown (%s inconclusive"
+	       " lookup(s); next at %s): %s', invoice_id, id, failed_lookups, not_before,"
+	       " coalesce(last_error, ''))"
+	       "   FROM outbox.messages WHERE kind = 'charge' AND state = 'unknown'"
 	       " UNION ALL"
 	       " SELECT e.invoice_id, e.id, format('invoice %s: email %s of charge %s (%s) is %s,"
 	       " not sent or cancelled', e.invoice_id, e.id, c.id, c.state, e.state)"

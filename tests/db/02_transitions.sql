@@ -66,6 +66,7 @@ SELECT set_eq(
       ('charge', 'unknown',    'declined'),
       ('charge', 'unknown',    'failed'),
       ('charge', 'unknown',    'dead'),
+      ('charge', 'unknown',    'unknown'),
       ('charge', 'dead',       'unknown'),
       ('charge', 'dead',       'succeeded'),
       ('charge', 'dead',       'declined'),

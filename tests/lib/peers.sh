@@ -115,3 +115,10 @@ CREATE TEMP TABLE lch AS SELECT c FROM jsonb_array_elements((:'ledger')::jsonb -
 $q
 SQL
 }
+
+# smtp_restart: a fresh sink and ledger (a test that reuses row ids across
+# databases must not see another database's mail in the ledger).
+smtp_restart() {
+  [ -n "${SMTP_PID:-}" ] && { kill "$SMTP_PID" 2>/dev/null; wait "$SMTP_PID" 2>/dev/null; }
+  smtp_start "$@"
+}

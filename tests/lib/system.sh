@@ -8,7 +8,7 @@ CG_TEMPLATE=${CG_TEMPLATE:-cg_template}
 CHARGER=$CG_BIN/charger
 # Sanitizer reports fail the run; LeakSanitizer's exit code is 23.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=24}
 
 source "$CG_ROOT/tests/lib/tap.sh"
 

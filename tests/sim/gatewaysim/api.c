@@ -144,6 +144,12 @@ static void handle_v1(struct sim *s, struct api_request *req, struct api_reply *
 		return;
 	}
 	bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+	if (get && s->lookup_fault_status) {
+		/* reads fail on purpose: lookups stay inconclusive */
+		reply_error(reply, s->lookup_fault_status, "api_error", NULL, NULL,
+			    "Reads are failing on purpose (/_control/lookup_faults).");
+		return;
+	}
 	if (strcmp(req->path, "/v1/charges") == 0) {
 		if (post)
 			charge_post(s, req, reply, entry);
@@ -182,6 +188,11 @@ static void handle_control(struct sim *s, struct api_request *req, struct api_re
 			control_faults_get(s, reply);
 		else
 			method_not_allowed(reply, req, "GET, POST");
+	} else if (strcmp(req->path, "/_control/lookup_faults") == 0) {
+		if (post)
+			control_lookup_faults(s, req, reply);
+		else
+			method_not_allowed(reply, req, "POST");
 	} else if (strcmp(req->path, "/_control/reset") == 0) {
 		if (post)
 			control_reset(s, reply);

@@ -35,6 +35,7 @@ void charge_retrieve(struct sim *s, const char *id, struct api_reply *reply);
 void control_faults_set(struct sim *s, const struct api_request *req, struct api_reply *reply);
 void control_faults_get(struct sim *s, struct api_reply *reply);
 void control_reset(struct sim *s, struct api_reply *reply);
+void control_lookup_faults(struct sim *s, const struct api_request *req, struct api_reply *reply);
 void control_ledger(struct sim *s, struct api_reply *reply);
 
 #endif

@@ -61,3 +61,23 @@ void control_ledger(struct sim *s, struct api_reply *reply)
 	}
 	reply_set(reply, 200, CT_JSON, text, len);
 }
+
+/* {"status": 500}: every read (list, retrieve) answers that status until
+ * {"status": 0} or a reset: lookups of unknown charges stay inconclusive. */
+void control_lookup_faults(struct sim *s, const struct api_request *req, struct api_reply *reply)
+{
+	cJSON *root = cJSON_ParseWithLength(req->body ? req->body : "", req->body_len);
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
+	double v = cJSON_IsNumber(st) ? st->valuedouble : -1;
+	cJSON_Delete(root);
+	if (!(v == 0 || (v >= 400 && v <= 599)) || v != (int)v) {
+		reply_error(reply, 400, "invalid_request_error", NULL, NULL,
+			    "expected {\"status\": 0} or an HTTP error status from 400 to 599");
+		return;
+	}
+	s->lookup_fault_status = (int)v;
+	cJSON *out = cJSON_CreateObject();
+	if (out)
+		cJSON_AddNumberToObject(out, "status", v);
+	reply_json(reply, 200, out);
+}

@@ -62,6 +62,7 @@ void sim_reset_locked(struct sim *s)
 	idem_clear(&s->idem);
 	fault_rules_free(&s->rules);
 	ledger_clear(&s->ledger);
+	s->lookup_fault_status = 0;
 	rng_seed(&s->rng, s->seed);
 }
 

@@ -36,6 +36,7 @@ struct sim {
 	struct fault_rules rules; /* POST /_control/faults */
 	struct fault_rules flags; /* --fault, never reset */
 	struct ledger ledger;
+	int lookup_fault_status; /* POST /_control/lookup_faults: reads answer this (0: off) */
 	uint64_t request_ids; /* for Request-Id headers; never reset */
 };
 
