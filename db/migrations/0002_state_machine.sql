@@ -104,9 +104,12 @@ BEGIN
         RAISE EXCEPTION 'outbox message % is settled (%) and cannot change', OLD.id, OLD.state
             USING ERRCODE = 'CG004';
     END IF;
-    -- attempts counts claims: it changes only by one, on entering submitting
+    -- attempts counts claims: it changes only by one, on entering submitting;
+    -- an operator's replay of a dead email starts its tries over at 0
     IF NEW.attempts <> OLD.attempts
-       AND NOT (NEW.state = 'submitting' AND OLD.state <> 'submitting') THEN
+       AND NOT (NEW.state = 'submitting' AND OLD.state <> 'submitting')
+       AND NOT (NEW.kind = 'email' AND OLD.state = 'dead' AND NEW.state = 'pending'
+                AND NEW.attempts = 0) THEN
         RAISE EXCEPTION 'outbox message %: attempts changes only when the row is claimed', OLD.id
             USING ERRCODE = 'CG003';
     END IF;

@@ -193,12 +193,13 @@ BEGIN
     PERFORM set_config('outbox.detail', 'replay: ' || why, true);
 
     IF m.kind = 'email' THEN
+        -- its tries start over (--email-max-attempts more before dead again)
         UPDATE outbox.messages
-           SET state = 'pending', not_before = now(),
+           SET state = 'pending', not_before = now(), attempts = 0,
                last_error = format('replayed by %s: %s', session_user, why)
          WHERE id = m.id;
         RETURN format('email %s (invoice %s): dead -> pending; the relay sends it again now '
-                      '(same Message-ID; a failure makes it dead again)', m.id, m.invoice_id);
+                      '(same Message-ID), with its tries starting over', m.id, m.invoice_id);
     END IF;
 
     -- A charge, unknown or dead: looked up again from the start of the

@@ -81,6 +81,7 @@ SELECT plan((
     + 15                                                               -- events content
     + 2                                                                -- e-mail parents
     + 7                                                                -- new rows start clean; attempts
+    + 3                                                                -- email replay resets attempts
 )::int);
 
 -- 1. Fixed for life: every fixed column, in every state of both kinds.
@@ -402,6 +403,19 @@ SELECT throws_ok(format('UPDATE outbox.messages SET attempts = attempts + 1 WHER
 SELECT throws_ok(format($$UPDATE outbox.messages SET amount_cents = 100 WHERE id = %s$$,
                         pg_temp.cg_message_in('email', 'waiting')),
     NULL, NULL, 'an e-mail row cannot carry an amount');
+
+-- 9. An operator's replay of a dead email may start its tries over, and
+--    only that.
+CREATE TEMP TABLE dead_mail AS SELECT pg_temp.cg_message_in('email', 'dead') AS id;
+SELECT throws_ok(format('UPDATE outbox.messages SET state = ''pending'', attempts = 5 WHERE id = %s',
+                        (SELECT id FROM dead_mail)),
+    'CG003', NULL, 'a dead email going back to pending may reset attempts to 0, to nothing else');
+SELECT lives_ok(format('UPDATE outbox.messages SET state = ''pending'', attempts = 0 WHERE id = %s',
+                       (SELECT id FROM dead_mail)),
+    'a dead email going back to pending may start its tries over (attempts 0)');
+SELECT throws_ok(format('UPDATE outbox.messages SET state = ''unknown'', attempts = 0 WHERE id = %s',
+                        pg_temp.cg_message_in('charge', 'dead')),
+    'CG003', NULL, 'a dead charge going back to unknown keeps its attempts (they count POSTs)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -473,13 +473,13 @@ SELECT results_eq(
 -- a dead email
 SELECT pg_temp.mark('r_email_dead');
 SELECT is(pg_temp.as_op(format('SELECT outbox.replay(%s, ''mailbox fixed'')', pg_temp.fx('r_email_dead'))),
-    format('email %s (invoice %s): dead -> pending; the relay sends it again now (same Message-ID; a failure makes it dead again)',
+    format('email %s (invoice %s): dead -> pending; the relay sends it again now (same Message-ID), with its tries starting over',
            pg_temp.fx('r_email_dead'), pg_temp.inv('r_email_dead')),
     'replay of a dead email answers with a one-line summary');
 SELECT results_eq(
-    format('SELECT state, not_before, template, last_error FROM outbox.messages WHERE id = %s', pg_temp.fx('r_email_dead')),
-    $$VALUES ('pending'::text, now(), 'receipt'::text, 'replayed by cg_test_operator: mailbox fixed'::text)$$,
-    'replay: a dead email is pending again, due now, with its template (re-sent with the same Message-ID)');
+    format('SELECT state, not_before, template, last_error, attempts FROM outbox.messages WHERE id = %s', pg_temp.fx('r_email_dead')),
+    $$VALUES ('pending'::text, now(), 'receipt'::text, 'replayed by cg_test_operator: mailbox fixed'::text, 0)$$,
+    'replay: a dead email is pending again, due now, with its template (re-sent with the same Message-ID) and its tries starting over (attempts 0)');
 SELECT results_eq(
     $$SELECT message_id, from_state, to_state, actor, detail FROM pg_temp.events_since('r_email_dead')$$,
     format($$VALUES (%s::bigint, 'dead'::text, 'pending'::text, %s::text, 'replay: mailbox fixed'::text)$$,
