@@ -131,7 +131,7 @@ static void copy_field(char *dst, size_t len, const PGresult *res, int row, int 
 	snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-static void on_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+static void take_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	struct relay *r = arg;
 	r->claiming = false;
@@ -187,6 +187,14 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 		log_debug("claimed %d charge(s); %d in flight", n, r->inflight);
 	if (n == r->cfg->claim_batch)
 		charges_claim(r); /* there may be more waiting */
+}
+
+/* Every claim answer, rows or none, error or not, may be the last thing a
+ * stopping relay waits for. */
+static void on_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	take_claimed(db, res, error, arg);
+	relay_check_stopped(arg);
 }
 
 void charges_claim(struct relay *r)

@@ -91,7 +91,7 @@ static void on_smtp_done(struct http_transfer *t, void *arg)
 	}
 }
 
-static void on_emails_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+static void take_claimed_emails(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	(void)db;
 	struct relay *r = arg;
@@ -139,6 +139,14 @@ static void on_emails_claimed(struct pgc *db, const PGresult *res, const char *e
 			email_done(r, e, "retry", retry_wait(r, e->attempt));
 		}
 	}
+}
+
+/* Every claim answer, rows or none, error or not, may be the last thing a
+ * stopping relay waits for. */
+static void on_emails_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	take_claimed_emails(db, res, error, arg);
+	relay_check_stopped(arg);
 }
 
 void emails_claim(struct relay *r)
