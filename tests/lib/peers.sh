@@ -3,7 +3,9 @@
 # own). Every process started here is stopped by peers_stop_all.
 #
 #   sim_start [ARGS...]     sets SIM_URL, SIM_PID
+#   sim_restart [ARGS...]   a fresh simulator process (new seed, empty ledger)
 #   smtp_start [ARGS...]    sets SMTP_URL, SMTP_LEDGER, SMTP_PID
+#   smtp_restart [ARGS...]  a fresh sink and ledger
 #   relay_start NAME DB [ARGS...]   relay in the background, log in $TEST_TMP/NAME.log
 #   relay_stop NAME [SIGNAL]        sends SIGNAL (TERM), waits, sets RELAY_RC
 
@@ -86,6 +88,7 @@ settled() {
 }
 
 # check_invariants DB [CHECKER ARGS...]: the checker's TAP lines become ours
+# (prefixed with "$CHECK_LABEL: " when it is set)
 check_invariants() {
   local db=$1; shift
   local out rc line
@@ -94,12 +97,12 @@ check_invariants() {
   rc=$?
   while IFS= read -r line; do
     case "$line" in
-      "ok "*) _tap_result 0 "checker: ${line#ok * - }" ;;
-      "not ok "*) _tap_result 1 "checker: ${line#not ok * - }" ;;
+      "ok "*) _tap_result 0 "${CHECK_LABEL:+$CHECK_LABEL: }checker: ${line#ok * - }" ;;
+      "not ok "*) _tap_result 1 "${CHECK_LABEL:+$CHECK_LABEL: }checker: ${line#not ok * - }" ;;
       "#"*) echo "$line" ;;
     esac
   done <<<"$out"
-  [ $rc -eq 0 ] || [ $rc -eq 1 ] || { _tap_result 1 "checker ran (exit $rc)"; echo "$out" | tail -5 | sed 's/^/# /'; }
+  [ $rc -eq 0 ] || [ $rc -eq 1 ] || { _tap_result 1 "${CHECK_LABEL:+$CHECK_LABEL: }checker ran (exit $rc)"; echo "$out" | tail -5 | sed 's/^/# /'; }
 }
 
 # ledger_sql DB QUERY: run QUERY with the simulator's ledger loaded as
@@ -116,9 +119,29 @@ $q
 SQL
 }
 
+# _peer_end PID: stop a peer started here and forget it (no stale pid is
+# killed later by peers_stop_all).
+_peer_end() {
+  local pid=$1 i
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  for i in "${!PEER_PIDS[@]}"; do
+    [ "${PEER_PIDS[$i]}" = "$pid" ] && unset "PEER_PIDS[$i]"
+  done
+  PEER_PIDS=("${PEER_PIDS[@]}")
+}
+
 # smtp_restart: a fresh sink and ledger (a test that reuses row ids across
 # databases must not see another database's mail in the ledger).
 smtp_restart() {
-  [ -n "${SMTP_PID:-}" ] && { kill "$SMTP_PID" 2>/dev/null; wait "$SMTP_PID" 2>/dev/null; }
+  [ -n "${SMTP_PID:-}" ] && _peer_end "$SMTP_PID"
   smtp_start "$@"
+}
+
+# sim_restart [ARGS...]: a fresh simulator process, e.g. with another
+# --seed (POST /_control/reset empties the state but keeps the random
+# stream going); SIM_URL changes, so start relays after it.
+sim_restart() {
+  [ -n "${SIM_PID:-}" ] && _peer_end "$SIM_PID"
+  sim_start "$@"
 }

@@ -19,7 +19,8 @@ fi
 # invoice 1: 429, then reset_before, then charged (ch_1); paid; receipt sent
 # invoice 2: declined (ch_2); open again for a later attempt; notice sent
 #            after one dropped SMTP copy (same Message-ID)
-# invoice 3: reset_before; the row is unknown, the invoice in_flight
+# invoice 3: reset_before; the row is unknown, then dead after inconclusive
+#            lookups; the invoice in_flight
 # invoice 4: charged (ch_4), then forgotten by the gateway's list; paid
 # invoice 5: void, never charged
 GOOD=chk_good
@@ -75,6 +76,10 @@ UPDATE billing.invoices SET status = 'open', failed_attempts = 1, next_attempt_a
 UPDATE outbox.messages SET state = 'pending', template = 'decline_notice' WHERE id = 202;
 -- 301: the connection was reset: maybe charged, to be looked up
 UPDATE outbox.messages SET state = 'unknown', last_error = 'connection reset' WHERE id = 301;
+-- 301's lookups stayed inconclusive until the schedule ran out: dead, with
+-- its reason, waiting for a person (a settled run may end so; I5 allows it)
+UPDATE outbox.messages SET state = 'dead',
+       last_error = 'gave up after 4 inconclusive lookups; last: gateway answered 503' WHERE id = 301;
 -- emails: 202's first copy is dropped after DATA and sent again
 UPDATE outbox.messages SET state = 'submitting', attempts = attempts + 1, claim_token = gen_random_uuid(),
        lease_owner = 'selftest', lease_expires_at = now() + interval '1 minute' WHERE id IN (102, 202, 402);
@@ -277,6 +282,15 @@ add_request "$GW" "$TEST_TMP/i4b.json" "$(post 8 cg_3_k 301 3 3000 409 none fals
 check $GOOD "$TEST_TMP/i4b.json" "$SMTP"
 expect_broken "I4, a 409" I4 "invoice 3: key cg_3_k: request seq 8 \(status 409\): answered 409"
 
+# a 409 the simulator injected (fault 409) is no double send; a re-send after it still is
+add_request "$GW" "$TEST_TMP/i4f.json" "$(post 8 cg_3_k 301 3 3000 409 409 false null)"
+check $GOOD "$TEST_TMP/i4f.json" "$SMTP"
+like "$out" "^ok [0-9]+ - I4: " "I4, an injected 409 (fault 409), not followed by a re-send: I4 is ok"
+add_request "$TEST_TMP/i4f.json" "$TEST_TMP/i4g.json" "$(post 9 cg_3_k 301 3 3000 0 reset_before false null)"
+check $GOOD "$TEST_TMP/i4g.json" "$SMTP"
+expect_broken "I4, a re-send after an injected 409" I4 \
+  "invoice 3: key cg_3_k: request seq 8 \(status 409, fault 409\): re-sent as seq 9, but this answer does not prove non-execution"
+
 sed 's/^,{"seq":6,\(.*\)"status":0,"fault":"reset_before"/,{"seq":6,\1"status":400,"fault":"none"/' "$GW" >"$TEST_TMP/i4c.tmp"
 add_request "$TEST_TMP/i4c.tmp" "$TEST_TMP/i4c.json" "$(post 8 cg_3_k 301 3 3000 0 reset_before false null)"
 check $GOOD "$TEST_TMP/i4c.json" "$SMTP"
@@ -306,7 +320,7 @@ DB=chk_i6b
 copy_db $DB
 bypass $DB "UPDATE billing.invoices SET status = 'open' WHERE id = 3"
 check $DB "$GW" "$SMTP"
-expect_broken "I6, a live charge of an open invoice" I6 "invoice 3: open with 1 live charge row\(s\): 301 \(unknown\)$"
+expect_broken "I6, a live charge of an open invoice" I6 "invoice 3: open with 1 live charge row\(s\): 301 \(dead\)$"
 
 # at most 20 diagnostics per check, then how many more
 DB=chk_i6c
@@ -363,10 +377,10 @@ expect_broken "I8, an illegal event" I8 \
 
 DB=chk_i8b
 copy_db $DB
-sql $DB "INSERT INTO outbox.events (message_id, from_state, to_state, actor) VALUES (301, 'submitting', 'unknown', 'selftest')" >/dev/null
+sql $DB "INSERT INTO outbox.events (message_id, from_state, to_state, actor) VALUES (301, 'submitting', 'dead', 'selftest')" >/dev/null
 check $DB "$GW" "$SMTP"
 expect_broken "I8, a broken chain" I8 \
-  "invoice 3: charge 301: event [0-9]+ \(submitting -> unknown\): but the previous event left it unknown$"
+  "invoice 3: charge 301: event [0-9]+ \(submitting -> dead\): but the previous event left it dead$"
 
 DB=chk_i8c
 copy_db $DB

@@ -104,6 +104,7 @@ for opt in --port --latency-ms --seed --fault --key-prefix --ready-file --max-co
   like "$help" "^  $opt" "--help documents $opt"
 done
 like "$help" "500_before.*500_after" "--help lists the fault kinds"
+like "$(tr -s ' \n' '  ' <<<"$help")" "forget_after, 409, huge_after" "--help lists 409 and huge_after"
 for bad in "" "--port" "--port 70000" "--port 0 --bogus" "--port 0 extra" \
            "--port 0 --latency-ms -1" "--port 0 --fault 500_before" \
            "--port 0 --fault nosuch:0.5" "--port 0 --fault 500_before:1.5" \
@@ -406,6 +407,34 @@ is "$(charges_of f-forget ' | map("\(.status)/\(.forgotten)") | join(" ")')" suc
    "forget_after: the ledger keeps it, forgotten"
 replay_check f-forget forget_after 48
 is "$(bq .id)" "$forgotten" "forget_after: the retry replays the 200"
+
+fault_once 409 f-409 49
+is "$CODE" 409 "409: 409 without another request using the key"
+is "$(bq '[.error.type, .error.code] | join(" ")')" "idempotency_error idempotency_key_in_use" \
+   "409: idempotency_error, idempotency_key_in_use"
+like "$(bq .error.message)" "in progress" "409: says another request is in progress"
+ledger
+is "$(charges_of f-409 ' | length')" 0 "409: not charged"
+is "$(req_of f-409 ' | first | [.status, .fault, .executed, .charge_id] | map(tostring) | join(" ")')" \
+   "409 409 false null" "409: ledger (not executed)"
+params 49
+charge f-409 "${P[@]}"
+is "$CODE" 200 "409: a retry with the same key executes (nothing was stored)"
+is "$(header Idempotent-Replayed)" "" "409: and is no replay"
+
+fault_once huge_after f-huge 55
+is "$RC/$CODE" 0/200 "huge_after: 200"
+is "$(stat -c %s "$TMP/body")" 5242880 "huge_after: the body is 5 MiB"
+is "$(header Content-Length)" 5242880 "huge_after: Content-Length says so"
+is "$(bq '[.object, .status, .metadata.outbox_id] | join(" ")')" "charge succeeded 55" \
+   "huge_after: the charge object, padded with blanks (valid JSON)"
+huge_id=$(bq .id)
+ledger
+is "$(charges_of f-huge ' | map(.status) | join(" ")')" succeeded "huge_after: charged"
+is "$(req_of f-huge ' | first | [.status, .fault, .executed, .charge_id] | map(tostring) | join(" ")')" \
+   "200 huge_after true $huge_id" "huge_after: ledger"
+replay_check f-huge huge_after 55
+is "$(stat -c %s "$TMP/body")/$(bq .id)" "5242880/$huge_id" "huge_after: the retry replays the same 5 MiB answer"
 set_rules '[]' >/dev/null
 
 # ---- rules: match, times, order, validation -------------------------------------------

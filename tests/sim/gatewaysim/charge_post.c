@@ -229,6 +229,22 @@ static void api_error_500(struct api_reply *reply)
 		    "An unknown error occurred. Please try again later.");
 }
 
+/* Pad the body with blanks (then a newline) to len bytes: still the same
+ * JSON, for a client that reads it all. Unchanged when out of memory. */
+static void pad_body(struct api_reply *reply, size_t len)
+{
+	if (!reply->body || reply->body_len >= len)
+		return;
+	char *b = realloc(reply->body, len + 1);
+	if (!b)
+		return;
+	memset(b + reply->body_len, ' ', len - 1 - reply->body_len);
+	b[len - 1] = '\n';
+	b[len] = '\0';
+	reply->body = b;
+	reply->body_len = len;
+}
+
 /* Replay the stored answer: same status, same bytes, nothing else happens. */
 static void replay(const struct idem_entry *e, struct api_reply *reply,
 		   struct ledger_request *entry)
@@ -276,6 +292,15 @@ static void execute(struct sim *s, struct api_request *req, const struct form *f
 	}
 	if (fault.kind == FAULT_RESET_BEFORE) {
 		reply->action = REPLY_RESET;
+		return;
+	}
+	/* The answer Stripe gives a request whose key another one is using,
+	 * without there being one: the client cannot tell the two apart. */
+	if (fault.kind == FAULT_409) {
+		reply_error(reply, 409, "idempotency_error", "idempotency_key_in_use", NULL,
+			    "There is currently another in-progress request using this "
+			    "Idempotency-Key (another request with the same key is in progress): "
+			    "%s. Try again later.", key ? key : "(none)");
 		return;
 	}
 
@@ -327,6 +352,10 @@ static void execute(struct sim *s, struct api_request *req, const struct form *f
 			}
 			case FAULT_FORGET_AFTER:
 				c->forgotten = true;
+				break;
+			case FAULT_HUGE_AFTER:
+				reply_json(reply, 200, charge_api_json(c));
+				pad_body(reply, HUGE_BODY_LEN);
 				break;
 			default:
 				break;

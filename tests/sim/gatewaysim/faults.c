@@ -21,6 +21,8 @@ static const char *const names[FAULT_KIND_COUNT] = {
 	[FAULT_NONJSON_AFTER] = "nonjson_after",
 	[FAULT_RESET_BEFORE] = "reset_before",
 	[FAULT_FORGET_AFTER] = "forget_after",
+	[FAULT_409] = "409",
+	[FAULT_HUGE_AFTER] = "huge_after",
 };
 
 const char *fault_name(enum fault_kind kind)
@@ -63,7 +65,7 @@ int fault_parse(const char *text, struct fault *out, char *why, size_t whylen)
 	}
 	snprintf(why, whylen,
 		 "unknown fault '%s' (expected 500_before, 500_after, reset_after, close_mid_body, "
-		 "delay:S, 429, nonjson_after, reset_before or forget_after)",
+		 "delay:S, 429, nonjson_after, reset_before, forget_after, 409 or huge_after)",
 		 text);
 	return -1;
 }

@@ -22,8 +22,13 @@ enum fault_kind {
 	FAULT_NONJSON_AFTER,  /* charged; a 200 HTML page instead of JSON */
 	FAULT_RESET_BEFORE,   /* a TCP reset, not executed, nothing stored */
 	FAULT_FORGET_AFTER,   /* charged, answered; then absent from every read */
+	FAULT_409,            /* 409 idempotency_error: not executed, nothing stored */
+	FAULT_HUGE_AFTER,     /* charged; a 200 whose body is HUGE_BODY_LEN bytes; stored */
 	FAULT_KIND_COUNT
 };
+
+/* The size of a huge_after answer: far past what a client should read. */
+#define HUGE_BODY_LEN (5 * 1024 * 1024)
 
 struct fault {
 	enum fault_kind kind;
