@@ -45,7 +45,7 @@ all: deps $(PROGRAMS:%=build/%) tools
 
 help:
 	@echo "make            build build/bin/charger, build/bin/relay and the test programs"
-	@echo "make deps       install the Debian packages the project needs (apt-get, as root)"
+	@echo "make deps       install the Debian packages (apt-get, as root) and the npm test peers (npm ci)"
 	@echo "make test       build everything and run every test suite against a throwaway PostgreSQL"
 	@echo "make install    install binaries, migrations and docs (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make demo       end-to-end demonstration on a private cluster (DEMO_INVOICES, DEMO_LATENCY_MS)"
