@@ -191,7 +191,7 @@ params 3
 AUTH=()
 charge auth-1 "${P[@]}"
 is "$CODE" 401 "no API key: 401"
-is "$(bq .error.type)" authentication_error "401: authentication_error"
+is "$(bq .error.type)" invalid_request_error "401: invalid_request_error (as Stripe)"
 AUTH=(-H "Authorization: Bearer sk_live_nope")
 charge auth-1 "${P[@]}"
 is "$CODE" 401 "a key without the prefix: 401"

@@ -134,10 +134,10 @@ static void handle_v1(struct sim *s, struct api_request *req, struct api_reply *
 	bool given;
 	if (!key_accepted(req->authorization, s->key_prefix, &given)) {
 		if (given)
-			reply_error(reply, 401, "authentication_error", NULL, NULL,
+			reply_error(reply, 401, "invalid_request_error", NULL, NULL,
 				    "Invalid API Key provided.");
 		else
-			reply_error(reply, 401, "authentication_error", NULL, NULL,
+			reply_error(reply, 401, "invalid_request_error", NULL, NULL,
 				    "You did not provide an API key. You need to provide your API "
 				    "key in the Authorization header, using Bearer auth (e.g. "
 				    "'Authorization: Bearer YOUR_SECRET_KEY').");
