@@ -509,8 +509,11 @@ sc_smtp_drop() {
 }
 
 # ---- a DBA replays rows the gateway had in fact charged ----------------------------
-# The relay's own first lookup comes 30 s after a row turns unknown, so the
-# operator's outbox.replay comes first; the replayed lookup finds the charge:
+# The relay's own first lookup comes 600 s after a row turns unknown, so the
+# operator's outbox.replay surely comes first (30 s was not enough on a
+# loaded machine: a row that turned unknown early was settled by the relay
+# before the operator got to it, and the check below, rightly, found no
+# replay before its settlement); the replayed lookup finds the charge:
 # succeeded, one POST per key, never a second charge.
 sc_dba_replay() {
   local prob sure ids id twice out errors=0 replays=0
@@ -527,7 +530,7 @@ sc_dba_replay() {
                     WHERE m.kind = 'charge' AND c.payment_source = 'tok_visa'
                     ORDER BY m.id OFFSET $sure LIMIT 1")
   set_faults "[{\"fault\": \"500_after\", \"match\": {\"outbox_id\": \"$sure\"}}, $(fault_rule 500_after "$prob")]"
-  relay_start relay "$DB" --reconcile-schedule 30,1,1,2
+  relay_start relay "$DB" --reconcile-schedule 600,1,1,2
   wait_sent 60
   faults_off
   ids=$(sql "$DB" "SELECT string_agg(id::text, ' ' ORDER BY id) FROM outbox.messages
