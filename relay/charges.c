@@ -93,6 +93,7 @@ static void send_job(struct relay *r, struct job *j)
 	const char *not_sent = NULL;
 	char why[160];
 	struct gateway_request req;
+	int built = 0;
 
 	if (now + r->cfg->http_timeout > j->lease_deadline)
 		not_sent = "not sent: the lease would end before the request could";
@@ -100,7 +101,7 @@ static void send_job(struct relay *r, struct job *j)
 		not_sent = "not sent: sending is stopped (the gateway refused our key)";
 	else if (r->stopping)
 		not_sent = "not sent: the relay is stopping";
-	else if (r->gateway->build_charge(&r->gw, &j->charge, &req, why, sizeof(why)) != 0)
+	else if ((built = r->gateway->build_charge(&r->gw, &j->charge, &req, why, sizeof(why))) != 0)
 		not_sent = why;
 	if (!not_sent) {
 		j->state = JOB_SENDING;
@@ -120,6 +121,14 @@ static void send_job(struct relay *r, struct job *j)
 		not_sent = "not sent: cannot start the transfer (out of memory)";
 	}
 	r->stats.not_sent++;
+	if (built == GATEWAY_REFUSE) {
+		/* Never sent, and never sendable as it is: a person decides. */
+		j->verdict = (struct verdict){.outcome = OUTCOME_DEAD};
+		snprintf(j->verdict.reason, sizeof(j->verdict.reason), "not sent: %s", not_sent);
+		log_at(LOG_LEVEL_ERROR, &ref, "%s; the row is dead (never sent)", j->verdict.reason);
+		record_enqueue(r, j);
+		return;
+	}
 	j->verdict = (struct verdict){.outcome = OUTCOME_RETRY_LATER};
 	snprintf(j->verdict.reason, sizeof(j->verdict.reason), "%s", not_sent);
 	log_at(LOG_LEVEL_WARN, &ref, "%s; back to pending with the same key", not_sent);

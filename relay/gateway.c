@@ -1,12 +1,16 @@
 /* gateway.c: adapter registry and what all adapters share. */
 #include "gateway.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern const struct gateway_adapter gateway_stripe;
+extern const struct gateway_adapter gateway_authorizenet;
 
-static const struct gateway_adapter *const adapters[] = {&gateway_stripe, NULL};
+static const struct gateway_adapter *const adapters[] = {&gateway_stripe, &gateway_authorizenet,
+							 NULL};
 
 const struct gateway_adapter *gateway_find(const char *name)
 {
@@ -69,4 +73,50 @@ bool gateway_not_sent(const struct gateway_answer *ans)
 	default:
 		return false;
 	}
+}
+
+void verdict_set(struct verdict *v, enum outcome o, const char *fmt, ...)
+{
+	v->outcome = o;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+}
+
+void lookup_verdict_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
+{
+	v->found = f;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+}
+
+bool gateway_transport_verdict(const struct gateway_answer *ans, struct verdict *v)
+{
+	if (gateway_not_sent(ans))
+		verdict_set(v, OUTCOME_RETRY_LATER, "not sent: %s", curl_easy_strerror(ans->curl_result));
+	else if (ans->curl_result != CURLE_OK)
+		verdict_set(v, OUTCOME_UNKNOWN, "no complete answer: %s",
+			    curl_easy_strerror(ans->curl_result));
+	else if (ans->body_truncated)
+		verdict_set(v, OUTCOME_UNKNOWN, "answer %ld larger than the relay reads",
+			    ans->http_status);
+	else
+		return false;
+	return true;
+}
+
+bool lookup_transport_verdict(const struct gateway_answer *ans, struct lookup_verdict *v)
+{
+	if (ans->curl_result != CURLE_OK || ans->body_truncated)
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup failed: %s",
+				   ans->body_truncated ? "answer too large"
+						       : curl_easy_strerror(ans->curl_result));
+	else if (ans->http_status != 200)
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup answered HTTP %ld", ans->http_status);
+	else
+		return false;
+	return true;
 }

@@ -49,6 +49,10 @@ struct gateway_answer {
 	size_t body_len;
 	bool body_truncated; /* larger than the relay reads */
 	double retry_after;  /* from a Retry-After header, seconds, or 0 */
+	/* Lookups: the starting_after this page was asked with ("" for the
+	 * first), so an adapter whose walk spans several kinds of request
+	 * (authorizenet) knows which one this answers. NULL for charges. */
+	const char *lookup_at;
 };
 
 struct verdict {
@@ -94,7 +98,10 @@ struct gateway_adapter {
 	const char *name;
 	/* Does the gateway dedupe by idempotency key (PROTOCOL.md, lookups)? */
 	bool idempotency_keys;
-	/* Fill req for POSTing this charge; 0, or -1 with why (out of memory). */
+	/* Fill req for POSTing this charge; 0, or -1 with why (out of memory:
+	 * the row goes back to pending), or GATEWAY_REFUSE with why when the
+	 * row can never be sent as it is (a currency the adapter cannot
+	 * express): the row becomes dead with why, and nothing is POSTed. */
 	int (*build_charge)(const struct gateway_config *gw, const struct charge *ch,
 			    struct gateway_request *req, char *why, size_t whylen);
 	/* Classify the answer to that POST. Must never call anything it cannot
@@ -108,11 +115,34 @@ struct gateway_adapter {
 	 * unexpected is inconclusive, never absent. */
 	void (*parse_lookup)(const struct charge *ch, const struct gateway_answer *ans,
 			     struct lookup_verdict *v);
+	/* Optional: is this key usable at all (its shape)? Checked at start
+	 * (the relay refuses to run) and on SIGHUP (the old key is kept).
+	 * 0, or -1 with why (never the key itself). */
+	int (*check_key)(const char *key, char *why, size_t whylen);
 };
+
+/* build_charge's answer for a row that can never be sent as it is. */
+#define GATEWAY_REFUSE (-2)
 
 /* The adapter named `name`, or NULL. */
 const struct gateway_adapter *gateway_find(const char *name);
 void gateway_request_free(struct gateway_request *req);
+
+/* Set a verdict's outcome and reason (printf-style). */
+void verdict_set(struct verdict *v, enum outcome o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Set a lookup verdict's finding and reason (printf-style). */
+void lookup_verdict_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* What the transport alone says of a charge POST's answer, before any body
+ * is read: never connected -> retry later; failed after connecting, or a
+ * body larger than the relay reads -> unknown. True when that decided it. */
+bool gateway_transport_verdict(const struct gateway_answer *ans, struct verdict *v);
+
+/* The same for a lookup page: a failed or cut-off transfer, or any status
+ * but 200, is inconclusive. True when that decided it. */
+bool lookup_transport_verdict(const struct gateway_answer *ans, struct lookup_verdict *v);
 
 /* Transport failures that prove the request never left: no connection was
  * ever established. Everything else after a send is ambiguous. */

@@ -4,7 +4,6 @@
 #include "json_get.h"
 
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,17 +89,6 @@ static int build_charge(const struct gateway_config *gw, const struct charge *ch
 	return 0;
 }
 
-static void set(struct verdict *v, enum outcome o, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set(struct verdict *v, enum outcome o, const char *fmt, ...)
-{
-	v->outcome = o;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
-	va_end(ap);
-}
-
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
 /* 200: a charge object that must match what we asked for, to the cent. */
@@ -116,22 +104,22 @@ static void classify_ok(const struct charge *ch, const cJSON *root, struct verdi
 	snprintf(row, sizeof(row), "%lld", (long long)ch->id);
 
 	if (!id || !*id || strlen(id) >= sizeof(v->gateway_ref)) {
-		set(v, OUTCOME_UNKNOWN, "200 without a usable charge id");
+		verdict_set(v, OUTCOME_UNKNOWN, "200 without a usable charge id");
 		return;
 	}
 	snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
 	if (!status || strcmp(status, "succeeded") != 0 || !json_is_true(root, "paid")) {
-		set(v, OUTCOME_UNKNOWN, "200 but the charge is not settled (status %s)",
+		verdict_set(v, OUTCOME_UNKNOWN, "200 but the charge is not settled (status %s)",
 		    status ? status : "missing");
 		return;
 	}
 	if (!json_int64(root, "amount", &amount) || amount != ch->amount_cents || !currency ||
 	    strcmp(currency, ch->currency) != 0 || !outbox || strcmp(outbox, row) != 0) {
-		set(v, OUTCOME_UNKNOWN,
+		verdict_set(v, OUTCOME_UNKNOWN,
 		    "200 for a charge that does not match ours (amount, currency or outbox_id)");
 		return;
 	}
-	set(v, OUTCOME_SUCCEEDED, "charged");
+	verdict_set(v, OUTCOME_SUCCEEDED, "charged");
 }
 
 static void classify_charge(const struct charge *ch, const struct gateway_answer *ans,
@@ -141,48 +129,38 @@ static void classify_charge(const struct charge *ch, const struct gateway_answer
 	char status[16];
 	snprintf(status, sizeof(status), "%ld", ans->http_status);
 
-	if (gateway_not_sent(ans)) {
-		set(v, OUTCOME_RETRY_LATER, "not sent: %s", curl_easy_strerror(ans->curl_result));
+	if (gateway_transport_verdict(ans, v))
 		return;
-	}
-	if (ans->curl_result != CURLE_OK) {
-		set(v, OUTCOME_UNKNOWN, "no complete answer: %s", curl_easy_strerror(ans->curl_result));
-		return;
-	}
-	if (ans->body_truncated) {
-		set(v, OUTCOME_UNKNOWN, "answer %s larger than the relay reads", status);
-		return;
-	}
 	switch (ans->http_status) {
 	case 401:
 	case 403:
 		/* Not executed (authentication comes first), but PROTOCOL.md allows
 		 * a re-send only after no connection or a 429: the row waits for a
 		 * person (fix the key, then replay), and sending stops. */
-		set(v, OUTCOME_DEAD,
+		verdict_set(v, OUTCOME_DEAD,
 		    "gateway refused our API key (%s): not charged; fix the key, reload (SIGHUP), "
 		    "then replay the row",
 		    status);
 		v->stop_sending = true;
 		return;
 	case 409:
-		set(v, OUTCOME_UNKNOWN, "409: a request with this idempotency key was already in progress");
+		verdict_set(v, OUTCOME_UNKNOWN, "409: a request with this idempotency key was already in progress");
 		return;
 	case 429:
-		set(v, OUTCOME_RETRY_LATER, "rate limited (429)");
+		verdict_set(v, OUTCOME_RETRY_LATER, "rate limited (429)");
 		v->retry_after = ans->retry_after;
 		return;
 	default:
 		break;
 	}
 	if (ans->http_status >= 500) {
-		set(v, OUTCOME_UNKNOWN, "gateway error %s", status);
+		verdict_set(v, OUTCOME_UNKNOWN, "gateway error %s", status);
 		return;
 	}
 
 	cJSON *root = json_parse_object(ans->body, ans->body_len);
 	if (!root) {
-		set(v, OUTCOME_UNKNOWN, "answer %s is not a JSON object", status);
+		verdict_set(v, OUTCOME_UNKNOWN, "answer %s is not a JSON object", status);
 		return;
 	}
 	const cJSON *error = json_unique(root, "error");
@@ -200,24 +178,24 @@ static void classify_charge(const struct charge *ch, const struct gateway_answer
 			const char *code = json_string(error, "decline_code");
 			if (!code)
 				code = json_string(error, "code");
-			set(v, OUTCOME_DECLINED, "declined: %s: %s", code ? code : "card_error",
+			verdict_set(v, OUTCOME_DECLINED, "declined: %s: %s", code ? code : "card_error",
 			    or_empty(message));
 		} else {
-			set(v, OUTCOME_UNKNOWN, "402 without a card_error");
+			verdict_set(v, OUTCOME_UNKNOWN, "402 without a card_error");
 		}
 		break;
 	case 400:
 		if (type && strcmp(type, "invalid_request_error") == 0)
-			set(v, OUTCOME_FAILED, "refused: invalid_request_error: %s", or_empty(message));
+			verdict_set(v, OUTCOME_FAILED, "refused: invalid_request_error: %s", or_empty(message));
 		else if (type && strcmp(type, "idempotency_error") == 0)
-			set(v, OUTCOME_DEAD,
+			verdict_set(v, OUTCOME_DEAD,
 			    "idempotency_error (our key was used with other parameters: a bug): %s",
 			    or_empty(message));
 		else
-			set(v, OUTCOME_UNKNOWN, "400 of unknown type %s", type ? type : "(none)");
+			verdict_set(v, OUTCOME_UNKNOWN, "400 of unknown type %s", type ? type : "(none)");
 		break;
 	default:
-		set(v, OUTCOME_UNKNOWN, "unexpected HTTP status %s", status);
+		verdict_set(v, OUTCOME_UNKNOWN, "unexpected HTTP status %s", status);
 		break;
 	}
 	cJSON_Delete(root);
@@ -263,38 +241,20 @@ static int build_lookup(const struct gateway_config *gw, const struct lookup_que
 	return 0;
 }
 
-static void lookup_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void lookup_set(struct lookup_verdict *v, enum lookup_found f, const char *fmt, ...)
-{
-	v->found = f;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
-	va_end(ap);
-}
-
 /* One page of the list: find our row by metadata[outbox_id]. A found
  * charge must match ours to the cent, or the answer is inconclusive. */
 static void parse_lookup(const struct charge *ch, const struct gateway_answer *ans,
 			 struct lookup_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
-	if (ans->curl_result != CURLE_OK || ans->body_truncated) {
-		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup failed: %s",
-			   ans->body_truncated ? "answer too large" : curl_easy_strerror(ans->curl_result));
+	if (lookup_transport_verdict(ans, v))
 		return;
-	}
-	if (ans->http_status != 200) {
-		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup answered HTTP %ld", ans->http_status);
-		return;
-	}
 	cJSON *root = json_parse_object(ans->body, ans->body_len);
 	const char *object = root ? json_string(root, "object") : NULL;
 	const cJSON *data = root ? json_unique(root, "data") : NULL;
 	const cJSON *more = root ? json_unique(root, "has_more") : NULL;
 	if (!object || strcmp(object, "list") != 0 || !cJSON_IsArray(data) || !cJSON_IsBool(more)) {
-		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup answer is not a list");
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup answer is not a list");
 		cJSON_Delete(root);
 		return;
 	}
@@ -307,7 +267,7 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 	{
 		const char *id = json_string(item, "id");
 		if (!id || !*id || strlen(id) >= sizeof(v->gateway_ref)) {
-			lookup_set(v, LOOKUP_INCONCLUSIVE, "a listed charge has no usable id");
+			lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "a listed charge has no usable id");
 			cJSON_Delete(root);
 			return;
 		}
@@ -327,7 +287,7 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 		if (status && strcmp(status, "succeeded") == 0 && json_is_true(item, "paid")) {
 			/* a success wins over anything else found for the row */
 			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
-			lookup_set(v, LOOKUP_SUCCEEDED, "lookup found charge %s", id);
+			lookup_verdict_set(v, LOOKUP_SUCCEEDED, "lookup found charge %s", id);
 			cJSON_Delete(root);
 			return;
 		}
@@ -339,19 +299,19 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 		}
 	}
 	if (mismatch)
-		lookup_set(v, LOOKUP_INCONCLUSIVE,
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE,
 			   "lookup found a charge for our row that does not match it (amount or currency)");
 	else if (pending)
-		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup found our charge still pending");
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup found our charge still pending");
 	else if (declined)
-		lookup_set(v, LOOKUP_DECLINED, "lookup found declined charge %s", v->gateway_ref);
+		lookup_verdict_set(v, LOOKUP_DECLINED, "lookup found declined charge %s", v->gateway_ref);
 	else if (cJSON_IsTrue(more) && last_id) {
 		snprintf(v->next, sizeof(v->next), "%s", last_id);
-		lookup_set(v, LOOKUP_NEXT_PAGE, "not on this page");
+		lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "not on this page");
 	} else if (cJSON_IsTrue(more))
-		lookup_set(v, LOOKUP_INCONCLUSIVE, "lookup says there is more but gave an empty page");
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup says there is more but gave an empty page");
 	else
-		lookup_set(v, LOOKUP_ABSENT, "lookup found no charge for row %s", row);
+		lookup_verdict_set(v, LOOKUP_ABSENT, "lookup found no charge for row %s", row);
 	cJSON_Delete(root);
 }
 

@@ -300,7 +300,9 @@ static struct http_transfer *start(struct http_client *c, struct http_transfer *
 	return t;
 }
 
-struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
+/* A POST of body (headers and body taken over), not yet started; NULL
+ * when out of memory. */
+static struct http_transfer *post_new(struct http_client *c, const char *url,
 				      struct curl_slist *headers, char *body, http_done_fn done,
 				      void *arg)
 {
@@ -315,18 +317,37 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 	t->upload_len = body ? strlen(body) : 0;
 	CURL *e = t->easy;
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->upload);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->upload_len);
+	return t;
+}
+
+struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
+				      struct curl_slist *headers, char *body, http_done_fn done,
+				      void *arg)
+{
+	struct http_transfer *t = post_new(c, url, headers, body, done, arg);
+	if (!t)
+		return NULL;
+	CURL *e = t->easy;
 	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	/* HTTP/2 lets libcurl retry a refused stream on its own: one request,
 	 * one connection, nothing resent behind our back. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->upload);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->upload_len);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	return start(c, t);
+}
+
+struct http_transfer *http_post_read(struct http_client *c, const char *url,
+				     struct curl_slist *headers, char *body, http_done_fn done,
+				     void *arg)
+{
+	struct http_transfer *t = post_new(c, url, headers, body, done, arg);
+	return t ? start(c, t) : NULL;
 }
 
 struct http_transfer *http_get(struct http_client *c, const char *url,

@@ -39,6 +39,13 @@ struct http_transfer *http_post_fresh(struct http_client *c, const char *url,
 struct http_transfer *http_get(struct http_client *c, const char *url,
 			       struct curl_slist *headers, http_done_fn done, void *arg);
 
+/* A read sent as a POST (APIs whose reads take a body, like Authorize.Net's
+ * reporting calls): connections may be reused, it changes nothing. headers
+ * and body are taken over. */
+struct http_transfer *http_post_read(struct http_client *c, const char *url,
+				     struct curl_slist *headers, char *body, http_done_fn done,
+				     void *arg);
+
 /* An SMTP submission; connections may be reused. message is taken over
  * (CRLF line ends; libcurl dot-stuffs). */
 struct http_transfer *http_smtp_send(struct http_client *c, const char *url, const char *from,

@@ -82,11 +82,19 @@ static void reload(struct relay *r)
 		log_info("SIGHUP: the key came from RELAY_GATEWAY_KEY, which is read only at start "
 			 "(restart to change it)%s",
 			 r->sending_stopped ? "; sending resumes with it" : "");
-	} else if (secret_load(r->cfg->gateway_key_file, "RELAY_GATEWAY_KEY", r->key, sizeof(r->key),
-			       why, sizeof(why)) != 0) {
-		log_error("SIGHUP: gateway key not reloaded: %s; keeping the old one", why);
-		return;
 	} else {
+		char key[sizeof(r->key)];
+		int rc = secret_load(r->cfg->gateway_key_file, "RELAY_GATEWAY_KEY", key, sizeof(key),
+				     why, sizeof(why));
+		if (rc == 0 && r->gateway->check_key)
+			rc = r->gateway->check_key(key, why, sizeof(why));
+		if (rc == 0)
+			memcpy(r->key, key, sizeof(key));
+		explicit_bzero(key, sizeof(key));
+		if (rc != 0) {
+			log_error("SIGHUP: gateway key not reloaded: %s; keeping the old one", why);
+			return;
+		}
 		log_info("SIGHUP: gateway key reloaded%s; other settings need a restart",
 			 r->sending_stopped ? ", sending resumes" : "");
 	}
@@ -253,6 +261,13 @@ static int run(struct relay *r)
 		 "settle %g s, emails %s",
 		 r->gateway->name, cfg->gateway_url, cfg->max_inflight, cfg->lease, cfg->http_timeout,
 		 cfg->settle, cfg->smtp_url[0] ? cfg->smtp_url : "off (no --smtp-url)");
+	if (!r->gateway->idempotency_keys)
+		/* PROTOCOL.md, timing rules: only the claim's durability stands
+		 * between a failover and a second POST of the same row. */
+		log_warn("gateway %s has no idempotency keys: a database failover that loses a "
+			 "committed claim could send a row twice; run PostgreSQL with synchronous "
+			 "replication (not verified by the relay)",
+			 r->gateway->name);
 	pgc_start(r->db);
 	ev_run(loop, 0);
 
@@ -317,6 +332,13 @@ int main(int argc, char **argv)
 
 	r.cfg = &cfg;
 	r.gateway = gateway_find(relay_gateways[cfg.gateway]);
+	if (r.gateway->check_key && r.gateway->check_key(r.key, err, sizeof(err)) != 0) {
+		fprintf(stderr, "relay: gateway key: %s\n", err);
+		memset(r.key, 0, sizeof(r.key));
+		cfg_free(&relay_cfg_spec, &cfg);
+		curl_global_cleanup();
+		return 2;
+	}
 	r.gw = (struct gateway_config){.url = cfg.gateway_url, .key = r.key};
 	char host[64] = "?";
 	gethostname(host, sizeof(host) - 1);

@@ -68,6 +68,8 @@ static void on_page(struct http_transfer *t, void *arg)
 	struct lookup_job *l = arg;
 	struct relay *r = l->relay;
 	const struct http_result *res = http_result(t);
+	char at[sizeof(l->verdict.next)]; /* parse_lookup overwrites the verdict */
+	snprintf(at, sizeof(at), "%s", l->verdict.next);
 	struct gateway_answer ans = {
 		.curl_result = res->curl_result,
 		.connected = res->connected,
@@ -75,6 +77,7 @@ static void on_page(struct http_transfer *t, void *arg)
 		.body = res->body,
 		.body_len = res->body_len,
 		.body_truncated = res->body_truncated,
+		.lookup_at = at,
 	};
 	r->gateway->parse_lookup(&l->charge, &ans, &l->verdict);
 	if (l->verdict.found == LOOKUP_NEXT_PAGE) {
@@ -97,7 +100,9 @@ static void start_page(struct relay *r, struct lookup_job *l)
 	struct gateway_request req;
 	char why[160];
 	if (r->gateway->build_lookup(&r->gw, &q, &req, why, sizeof(why)) == 0) {
-		if (http_get(r->http, req.url, req.headers, on_page, l))
+		/* a body means a read the API takes as a POST (Authorize.Net) */
+		if (req.body ? http_post_read(r->http, req.url, req.headers, req.body, on_page, l)
+			     : http_get(r->http, req.url, req.headers, on_page, l))
 			return;
 		snprintf(why, sizeof(why), "cannot start the lookup (out of memory)");
 	}

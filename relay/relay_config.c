@@ -10,7 +10,7 @@
 
 #define OFF(f) offsetof(struct relay_config, f)
 
-const char *const relay_gateways[] = {"stripe", NULL};
+const char *const relay_gateways[] = {"stripe", "authorizenet", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const other_sections[] = {"charger", NULL};
 
@@ -21,7 +21,7 @@ static const struct cfg_option options[] = {
 	 NULL, "", "URL", "the gateway's base URL (required); plain http only on loopback",
 	 CFG_RESTART},
 	{"--gateway", "gateway", "RELAY_GATEWAY", CFG_ENUM, OFF(gateway), 0, 0, relay_gateways,
-	 "stripe", "NAME", "gateway adapter", CFG_RESTART},
+	 "stripe", "NAME", "gateway adapter: stripe or authorizenet (key LOGINID:TRANSACTIONKEY)", CFG_RESTART},
 	{"--gateway-key-file", "gateway_key_file", "RELAY_GATEWAY_KEY_FILE", CFG_STRING,
 	 OFF(gateway_key_file), 0, 0, NULL, "", "PATH",
 	 "file holding the gateway API key (mode 0600 or stricter); else RELAY_GATEWAY_KEY",

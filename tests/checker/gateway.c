@@ -16,13 +16,17 @@
  * of a double send; it proves nothing either, so a re-send after it is
  * still broken by the rule above. A request's
  * invoice is its key's charge row's, else its outbox_id's row's, else its
- * metadata[invoice_id]. */
+ * metadata[invoice_id]. A gateway without idempotency keys (Authorize.Net:
+ * the ledger names the operation) is judged per invoiceNumber, which is
+ * the outbox row id: the same rule, per charge row. */
 const struct check check_i4 = {
 	.id = CHECK_I4,
 	.title = "at-most-once send (per key one executed POST, re-sent only after an answer "
 		 "proving non-execution, none after it, no 409)",
 	.sql = "WITH post AS ("
 	       " SELECT r.*, coalesce(k.invoice_id, o.invoice_id, r.invoice_ref) AS inv,"
+	       "        coalesce(nullif(r.idem_key, ''), CASE WHEN r.operation IS NOT NULL"
+	       "                 THEN 'invoiceNumber ' || coalesce(r.outbox_id, '?') END) AS send_key,"
 	       "        coalesce(r.status, 0) = 429 OR r.fault = 'reset_before' AS proves_not_executed,"
 	       "        format('seq %s (%s%s%s%s)', r.seq,"
 	       "               CASE WHEN r.status IS NULL THEN 'not answered yet'"
@@ -36,11 +40,11 @@ const struct check check_i4 = {
 	       "   LEFT JOIN outbox.messages o ON o.id = r.outbox_ref"
 	       "), keyed AS ("
 	       " SELECT p.*, lead(p.seq) OVER w AS next_seq,"
-	       "        min(p.seq) FILTER (WHERE p.executed) OVER (PARTITION BY p.idem_key) AS exec_seq"
-	       "   FROM post p WHERE coalesce(p.idem_key, '') <> ''"
-	       " WINDOW w AS (PARTITION BY p.idem_key ORDER BY p.seq)"
+	       "        min(p.seq) FILTER (WHERE p.executed) OVER (PARTITION BY p.send_key) AS exec_seq"
+	       "   FROM post p WHERE p.send_key IS NOT NULL"
+	       " WINDOW w AS (PARTITION BY p.send_key ORDER BY p.seq)"
 	       "), why AS ("
-	       " SELECT inv, seq, idem_key, what, concat_ws('; ',"
+	       " SELECT inv, seq, send_key, what, concat_ws('; ',"
 	       "   CASE WHEN seq > exec_seq"
 	       "        THEN format('sent after seq %s had executed', exec_seq) END,"
 	       "   CASE WHEN next_seq IS NOT NULL AND NOT executed AND NOT proves_not_executed"
@@ -52,18 +56,19 @@ const struct check check_i4 = {
 	       "   FROM keyed"
 	       ")"
 	       " SELECT inv, seq, format('invoice %s: key %s: request %s: %s',"
-	       "                        coalesce(inv::text, '?'), idem_key, what, why)"
+	       "                        coalesce(inv::text, '?'), send_key, what, why)"
 	       "   FROM why WHERE why <> ''"
 	       " UNION ALL"
 	       " SELECT inv, seq, format('invoice %s: request %s (metadata[outbox_id] %s)'"
 	       "                        || ' has no Idempotency-Key', coalesce(inv::text, '?'), what,"
 	       "                        coalesce(outbox_id, 'none'))"
-	       "   FROM post WHERE coalesce(idem_key, '') = ''"
+	       "   FROM post WHERE send_key IS NULL"
 	       "  ORDER BY 1, 2, 3",
 };
 
-/* Every charge POST names (metadata[outbox_id]) a charge row of ours and
- * agrees with it: the same key, amount, currency, and metadata[invoice_id]
+/* Every charge POST names (metadata[outbox_id], or Authorize.Net's
+ * invoiceNumber) a charge row of ours and agrees with it: the same key (for
+ * a gateway that takes one), amount, currency, and metadata[invoice_id]
  * (CONTRACT.md's wire format sends it; I1 and I2 rely on it). */
 const struct check check_have_rows = {
 	.id = CHECK_HAVE_ROWS,
@@ -79,7 +84,7 @@ const struct check check_have_rows = {
 	       "       THEN format('metadata[outbox_id] %s is an %s row, not a charge',"
 	       "                   r.outbox_id, m.kind)"
 	       "       ELSE concat_ws('; ',"
-	       "         CASE WHEN r.idem_key IS DISTINCT FROM m.idempotency_key"
+	       "         CASE WHEN r.operation IS NULL AND r.idem_key IS DISTINCT FROM m.idempotency_key"
 	       "              THEN format('charge row %s has key %s', m.id, m.idempotency_key) END,"
 	       "         CASE WHEN pg_temp.cg_ref(r.amount) IS DISTINCT FROM m.amount_cents"
 	       "              THEN format('amount %s, charge row %s has %s',"

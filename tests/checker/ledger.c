@@ -31,7 +31,7 @@ static const char *const prepare_sql[] = {
 	" path text NOT NULL, idem_key text, outbox_id text, outbox_ref bigint,"
 	" invoice_id text, invoice_ref bigint, amount text, currency text, customer text,"
 	" source text, status integer, fault text NOT NULL, replayed boolean,"
-	" executed boolean NOT NULL, charge_id text)",
+	" executed boolean NOT NULL, charge_id text, operation text)",
 	"CREATE TEMP TABLE cg_charge ("
 	" id text NOT NULL, created float8, amount numeric NOT NULL, currency text NOT NULL,"
 	" customer text, source text, status text NOT NULL, outcome text, idem_key text,"
@@ -43,10 +43,12 @@ static const char *const prepare_sql[] = {
 	"CREATE INDEX ON pg_temp.cg_req (idem_key, seq)",
 	"CREATE INDEX ON pg_temp.cg_charge (id)",
 	"CREATE INDEX ON pg_temp.cg_mail (msg_ref)",
-	/* A charge POST: the only request that can move money. Lookups (GET)
-	 * and the simulator's own /_control and /_ledger are not. */
+	/* A charge POST: the only request that can move money. Lookups (GET,
+	 * or Authorize.Net's list calls: same path, other operation) and the
+	 * simulator's own /_control and /_ledger are not. */
 	"CREATE TEMP VIEW cg_post AS SELECT * FROM pg_temp.cg_req"
-	" WHERE upper(method) = 'POST' AND rtrim(split_part(path, '?', 1), '/') = '/v1/charges'",
+	" WHERE (upper(method) = 'POST' AND rtrim(split_part(path, '?', 1), '/') = '/v1/charges')"
+	"    OR operation = 'createTransactionRequest'",
 	NULL,
 };
 
@@ -80,6 +82,7 @@ static const char validate_sql[] =
 	" ('requests', 'replayed', '{boolean,null}'),"
 	" ('requests', 'executed', '{boolean}'),"
 	" ('requests', 'charge_id', '{string,null}'),"
+	" ('requests', 'operation', '{string,null}'),"
 	" ('charges', 'id', '{string}'),"
 	" ('charges', 'created', '{integer,number,null}'),"
 	" ('charges', 'amount', '{integer}'),"
@@ -170,7 +173,7 @@ static const char gateway_req_sql[] =
 	"        j ->> 'invoice_id', pg_temp.cg_ref(j ->> 'invoice_id'),"
 	"        j ->> 'amount', j ->> 'currency', j ->> 'customer', j ->> 'source',"
 	"        (j ->> 'status')::numeric, j ->> 'fault', (j ->> 'replayed')::boolean,"
-	"        (j ->> 'executed')::boolean, j ->> 'charge_id'"
+	"        (j ->> 'executed')::boolean, j ->> 'charge_id', j ->> 'operation'"
 	"   FROM pg_temp.cg_raw WHERE list = 'requests'";
 
 static const char gateway_charge_sql[] =

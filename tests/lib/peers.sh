@@ -7,6 +7,7 @@
 #   smtp_start [ARGS...]    sets SMTP_URL, SMTP_LEDGER, SMTP_PID
 #   smtp_restart [ARGS...]  a fresh sink and ledger
 #   relay_start NAME DB [ARGS...]   relay in the background, log in $TEST_TMP/NAME.log
+#                                   (key: $RELAY_TEST_KEY, default a Stripe test key)
 #   relay_stop NAME [SIGNAL]        sends SIGNAL (TERM), waits, sets RELAY_RC
 
 CG_ROOT=${CG_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -54,7 +55,7 @@ RELAY_TEST_ARGS=(--lease 6 --http-timeout 3 --settle 12 --invoice-retry-schedule
 
 relay_start() { # NAME DB [ARGS...]
   local name=$1 db=$2; shift 2
-  RELAY_GATEWAY_KEY=sk_test_chargeguard "$RELAY" --db "dbname=$db user=relay_app host=$PGHOST" \
+  RELAY_GATEWAY_KEY=${RELAY_TEST_KEY:-sk_test_chargeguard} "$RELAY" --db "dbname=$db user=relay_app host=$PGHOST" \
     --gateway-url "$SIM_URL" ${SMTP_URL:+--smtp-url "$SMTP_URL"} "${RELAY_TEST_ARGS[@]}" "$@" \
     >"$PEERS_TMP/$name.log" 2>&1 &
   RELAY_PIDS[$name]=$!

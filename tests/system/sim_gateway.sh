@@ -529,7 +529,7 @@ ledger
 ok "the ledger is one JSON object" jtest 'type == "object" and (.requests | type) == "array" and (.charges | type) == "array"' "$TMP/ledger.json"
 is "$(lq '[.requests[].seq] == [range(1; (.requests | length) + 1)]')" true "seq counts from 1 in arrival order"
 is "$(lq '.requests[0] | keys_unsorted | join(",")')" \
-   "seq,t_start,t_end,method,path,idempotency_key,outbox_id,invoice_id,amount,currency,customer,source,status,fault,replayed,executed,charge_id" \
+   "seq,t_start,t_end,method,path,operation,idempotency_key,outbox_id,invoice_id,amount,currency,customer,source,status,fault,replayed,executed,charge_id" \
    "a request has every field"
 is "$(lq '.requests[0] | [.method, .path, .idempotency_key, .outbox_id, .invoice_id, .amount, .currency, .customer, .source, .status, .fault, .replayed, .executed, .charge_id] | map(tostring) | join(" ")')" \
    "POST /v1/charges ok-1 1 1 1000 usd cus_A tok_visa 200 none false true $CH1" "the first request's values"

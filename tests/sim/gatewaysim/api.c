@@ -1,5 +1,6 @@
 /* api.c: routing, authentication, replies, and the request's bookkeeping
  * (ledger entry, key release). */
+#include "anet_sim.h"
 #include "api_internal.h"
 
 #include <stdarg.h>
@@ -193,6 +194,16 @@ static void handle_control(struct sim *s, struct api_request *req, struct api_re
 			control_lookup_faults(s, req, reply);
 		else
 			method_not_allowed(reply, req, "POST");
+	} else if (strcmp(req->path, "/_control/anet/settle") == 0) {
+		if (post)
+			anet_control_settle(s, reply);
+		else
+			method_not_allowed(reply, req, "POST");
+	} else if (strcmp(req->path, "/_control/anet/review") == 0) {
+		if (post)
+			anet_control_review(s, req, reply);
+		else
+			method_not_allowed(reply, req, "POST");
 	} else if (strcmp(req->path, "/_control/reset") == 0) {
 		if (post)
 			control_reset(s, reply);
@@ -235,6 +246,8 @@ void api_handle(struct sim *s, struct api_request *req, struct api_reply *reply)
 		}
 		reply->wait_s = s->latency_s;
 		handle_v1(s, req, reply, entry);
+	} else if (strcmp(req->path, ANET_SIM_PATH) == 0) {
+		anet_handle(s, req, reply); /* Authorize.Net's API: its own ledger entry */
 	} else {
 		handle_control(s, req, reply);
 	}

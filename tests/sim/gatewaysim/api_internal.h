@@ -22,6 +22,23 @@ cJSON *error_object(const char *type, const char *code, const char *param,
 void reply_error(struct api_reply *reply, int status, const char *type, const char *code,
 		 const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* A gateway's HTML error page (a proxy's 502), for nonjson_after. */
+extern const char sim_html_page[];
+/* Pad the reply's body with blanks (then a newline) to len bytes: still
+ * the same JSON, for a client that reads it all (huge_after). Unchanged
+ * when out of memory. */
+void pad_body(struct api_reply *reply, size_t len);
+
+/* The fault for this charge request: the rules of /_control/faults, then
+ * the --fault flags; noted in the reply and the ledger entry. */
+struct fault fault_choose(struct sim *s, const struct fault_request *fr,
+			  struct api_reply *reply, struct ledger_request *entry);
+
+/* The faults both APIs apply alike once the charge is made and the
+ * normal answer is in reply: reset_after, close_mid_body, delay,
+ * nonjson_after, forget_after (others: nothing). */
+void fault_after(const struct fault *fault, struct charge *c, struct api_reply *reply);
+
 /* Copy what a charge POST says (amount, currency, customer, source,
  * invoice and outbox ids) into its ledger entry, whatever the answer will
  * be: a 401 or a 400 still shows which charge row it was for. */

@@ -31,7 +31,7 @@ static const struct decline {
 	{"tok_chargeDeclinedExpiredCard", "expired_card", "expired_card", "Your card has expired."},
 };
 
-static const char html_page[] =
+const char sim_html_page[] =
 	"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
 	"<body><h1>Bad Gateway</h1><p>The upstream server sent an invalid response.</p>"
 	"</body></html>\n";
@@ -229,9 +229,44 @@ static void api_error_500(struct api_reply *reply)
 		    "An unknown error occurred. Please try again later.");
 }
 
-/* Pad the body with blanks (then a newline) to len bytes: still the same
- * JSON, for a client that reads it all. Unchanged when out of memory. */
-static void pad_body(struct api_reply *reply, size_t len)
+struct fault fault_choose(struct sim *s, const struct fault_request *fr,
+			  struct api_reply *reply, struct ledger_request *entry)
+{
+	struct fault fault = {FAULT_NONE, 0};
+	if (!fault_rules_pick(&s->rules, fr, &s->rng, &fault))
+		fault_rules_pick(&s->flags, fr, &s->rng, &fault);
+	reply->fault = fault;
+	if (entry)
+		entry->fault = fault;
+	return fault;
+}
+
+void fault_after(const struct fault *fault, struct charge *c, struct api_reply *reply)
+{
+	switch (fault->kind) {
+	case FAULT_RESET_AFTER:
+		reply->action = REPLY_RESET;
+		break;
+	case FAULT_CLOSE_MID_BODY:
+		reply->action = REPLY_CLOSE_MID_BODY;
+		break;
+	case FAULT_DELAY:
+		reply->wait_s += fault->delay_s;
+		break;
+	case FAULT_NONJSON_AFTER: {
+		char *page = strdup(sim_html_page);
+		reply_set(reply, 200, CT_HTML, page, page ? strlen(page) : 0);
+		break;
+	}
+	case FAULT_FORGET_AFTER:
+		c->forgotten = true;
+		break;
+	default:
+		break;
+	}
+}
+
+void pad_body(struct api_reply *reply, size_t len)
 {
 	if (!reply->body || reply->body_len >= len)
 		return;
@@ -276,12 +311,7 @@ static void execute(struct sim *s, struct api_request *req, const struct form *f
 	struct fault_request fr = {param(f, "source"), param(f, "customer"),
 				   param(f, "metadata[invoice_id]"),
 				   param(f, "metadata[outbox_id]")};
-	struct fault fault = {FAULT_NONE, 0};
-	if (!fault_rules_pick(&s->rules, &fr, &s->rng, &fault))
-		fault_rules_pick(&s->flags, &fr, &s->rng, &fault);
-	reply->fault = fault;
-	if (entry)
-		entry->fault = fault;
+	struct fault fault = fault_choose(s, &fr, reply, entry);
 
 	/* Refused before executing: nothing stored, nothing charged. */
 	if (fault.kind == FAULT_429) {
@@ -332,33 +362,13 @@ static void execute(struct sim *s, struct api_request *req, const struct form *f
 			if (e)
 				snprintf(e->charge_id, sizeof(e->charge_id), "%s", c->id);
 			normal_answer(c, reply);
-			switch (fault.kind) {
-			case FAULT_500_AFTER:
+			if (fault.kind == FAULT_500_AFTER) {
 				api_error_500(reply);
-				break;
-			case FAULT_RESET_AFTER:
-				reply->action = REPLY_RESET;
-				break;
-			case FAULT_CLOSE_MID_BODY:
-				reply->action = REPLY_CLOSE_MID_BODY;
-				break;
-			case FAULT_DELAY:
-				reply->wait_s += fault.delay_s;
-				break;
-			case FAULT_NONJSON_AFTER: {
-				char *page = strdup(html_page);
-				reply_set(reply, 200, CT_HTML, page, page ? strlen(page) : 0);
-				break;
-			}
-			case FAULT_FORGET_AFTER:
-				c->forgotten = true;
-				break;
-			case FAULT_HUGE_AFTER:
+			} else if (fault.kind == FAULT_HUGE_AFTER) {
 				reply_json(reply, 200, charge_api_json(c));
 				pad_body(reply, HUGE_BODY_LEN);
-				break;
-			default:
-				break;
+			} else {
+				fault_after(&fault, c, reply);
 			}
 		}
 	}

@@ -15,6 +15,7 @@ void charge_free(struct charge *c)
 	free(c->source);
 	free(c->description);
 	free(c->idempotency_key);
+	free(c->invoice_number);
 	form_free(&c->metadata);
 	free(c);
 }
@@ -126,6 +127,14 @@ cJSON *charge_api_json(const struct charge *c)
 	return o;
 }
 
+bool charge_succeeded(const struct charge *c)
+{
+	if (c->anet_status)
+		return strcmp(c->anet_status, "capturedPendingSettlement") == 0 ||
+		       strcmp(c->anet_status, "settledSuccessfully") == 0;
+	return !c->declined;
+}
+
 cJSON *charge_ledger_json(const struct charge *c)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -138,8 +147,12 @@ cJSON *charge_ledger_json(const struct charge *c)
 	add_string(o, "customer", c->customer);
 	add_string(o, "source", c->source);
 	add_string(o, "description", c->description);
-	cJSON_AddStringToObject(o, "status", c->declined ? "failed" : "succeeded");
-	cJSON_AddStringToObject(o, "outcome", c->declined ? "declined" : "succeeded");
+	/* a held (review) transaction moved no money yet: failed until approved */
+	cJSON_AddStringToObject(o, "status", charge_succeeded(c) ? "succeeded" : "failed");
+	if (c->anet_status)
+		cJSON_AddStringToObject(o, "outcome", c->anet_status);
+	else
+		cJSON_AddStringToObject(o, "outcome", c->declined ? "declined" : "succeeded");
 	add_string(o, "decline_code", c->declined ? c->decline_code : NULL);
 	add_string(o, "idempotency_key", c->idempotency_key);
 	cJSON_AddItemToObject(o, "metadata", metadata_json(c));

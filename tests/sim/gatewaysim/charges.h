@@ -27,7 +27,17 @@ struct charge {
 	const char *failure_code, *decline_code, *failure_message;
 	bool forgotten; /* fault forget_after: absent from every read */
 	size_t index;   /* position in creation order */
+	/* Authorize.Net transactions (anet_*.c); anet_status NULL for Stripe
+	 * charges. The id is then the numeric transId. */
+	const char *anet_status; /* static: capturedPendingSettlement, declined, ... */
+	char *invoice_number;
+	char auth_code[8];    /* "" when not approved */
+	int duplicate_window; /* seconds, from the request */
+	int64_t batch;        /* settled batch id; 0 while unsettled */
 };
+
+/* Did money move (or will it, with the batch)? */
+bool charge_succeeded(const struct charge *c);
 
 struct charges {
 	struct charge **items; /* creation order */

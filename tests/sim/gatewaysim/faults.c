@@ -23,6 +23,7 @@ static const char *const names[FAULT_KIND_COUNT] = {
 	[FAULT_FORGET_AFTER] = "forget_after",
 	[FAULT_409] = "409",
 	[FAULT_HUGE_AFTER] = "huge_after",
+	[FAULT_DUPLICATE_AFTER] = "duplicate_after",
 };
 
 const char *fault_name(enum fault_kind kind)

@@ -50,6 +50,7 @@ static void request_free(struct ledger_request *r)
 	free(r->source);
 	free(r->currency);
 	free(r->amount);
+	free(r->operation);
 	free(r);
 }
 
@@ -107,6 +108,7 @@ static cJSON *request_json(const struct ledger_request *r)
 	add_time(o, "t_end", r->t_end);
 	add_string(o, "method", r->method);
 	add_string(o, "path", r->path);
+	add_string(o, "operation", r->operation);
 	add_string(o, "idempotency_key", r->idempotency_key);
 	add_string(o, "outbox_id", r->outbox_id);
 	add_string(o, "invoice_id", r->invoice_id);

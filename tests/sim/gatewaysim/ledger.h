@@ -21,6 +21,7 @@ struct ledger_request {
 	/* From the request; NULL when absent. */
 	char *idempotency_key, *outbox_id, *invoice_id, *customer, *source, *currency;
 	char *amount; /* as sent; shown as a number when it is an integer */
+	char *operation; /* Authorize.Net's call (createTransactionRequest, ...), or NULL */
 	int status;   /* HTTP status sent; 0 when the connection was reset */
 	struct fault fault;
 	bool replayed, executed;

@@ -109,6 +109,8 @@ int main(int argc, char **argv)
 		options_free(&opt);
 		return 1;
 	}
+	sim.anet.login = opt.anet_login;
+	sim.anet.key = opt.anet_key;
 	struct http_server http;
 	if (http_start(&http, &sim, opt.port, opt.max_connections, err, sizeof(err)) != 0) {
 		fprintf(stderr, "gatewaysim: %s\n", err);

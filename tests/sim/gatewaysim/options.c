@@ -90,6 +90,16 @@ static int set_key_prefix(struct options *o, const char *v, char *why, size_t wh
 	return set_string(&o->key_prefix, v, why, whylen);
 }
 
+static int set_anet_login(struct options *o, const char *v, char *why, size_t whylen)
+{
+	return set_string(&o->anet_login, v, why, whylen);
+}
+
+static int set_anet_key(struct options *o, const char *v, char *why, size_t whylen)
+{
+	return set_string(&o->anet_key, v, why, whylen);
+}
+
 static int set_ready_file(struct options *o, const char *v, char *why, size_t whylen)
 {
 	if (!*v) {
@@ -130,11 +140,16 @@ static const struct option_def defs[] = {
 	 "apply fault KIND to each charge POST with probability PROB (0..1); repeatable, tried in "
 	 "order after the rules of POST /_control/faults. KIND: 500_before, 500_after, "
 	 "reset_after, close_mid_body, delay:S (S seconds, fractional allowed), 429, "
-	 "nonjson_after, reset_before, forget_after, 409, huge_after. E.g. --fault 500_after:0.1 "
+	 "nonjson_after, reset_before, forget_after, 409, huge_after, duplicate_after. E.g. --fault 500_after:0.1 "
 	 "--fault delay:2.5:0.05",
 	 set_fault},
 	{"--key-prefix", "PREFIX",
 	 "API keys must start with this (default sk_test_); others get 401", set_key_prefix},
+	{"--anet-login", "ID",
+	 "Authorize.Net: the API login id accepted (default cg_login); others get E00007",
+	 set_anet_login},
+	{"--anet-key", "KEY",
+	 "Authorize.Net: the transaction key accepted (default cg_transaction_key)", set_anet_key},
 	{"--ready-file", "PATH",
 	 "once accepting connections, write the port and a newline here (atomically: a reader "
 	 "never sees half of it); removed again on a clean exit",
@@ -160,7 +175,9 @@ enum options_result options_parse(struct options *o, int argc, char *const argv[
 	char why[400];
 	o->port = -1;
 	o->max_connections = 4096;
-	if (set_string(&o->key_prefix, "sk_test_", err, errlen) != 0)
+	if (set_string(&o->key_prefix, "sk_test_", err, errlen) != 0 ||
+	    set_string(&o->anet_login, "cg_login", err, errlen) != 0 ||
+	    set_string(&o->anet_key, "cg_transaction_key", err, errlen) != 0)
 		return OPTIONS_ERROR;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -210,14 +227,22 @@ void options_print_help(FILE *out)
 {
 	fprintf(out,
 		"Usage: gatewaysim --port N [--latency-ms MS] [--seed S] [--fault KIND:PROB]...\n"
-		"                  [--key-prefix sk_test_] [--ready-file PATH] [--verbose]\n"
+		"                  [--key-prefix sk_test_] [--anet-login ID] [--anet-key KEY]\n"
+		"                  [--ready-file PATH] [--verbose]\n"
 		"\n"
 		"A fake of the subset of Stripe's API that chargeguard's relay uses, for tests:\n"
 		"POST /v1/charges (form-encoded, Idempotency-Key, Stripe's replay rules),\n"
 		"GET /v1/charges (customer, created[gte], limit, starting_after) and\n"
 		"GET /v1/charges/ID, with injected faults. Listens on 127.0.0.1 only.\n"
+		"And Authorize.Net's JSON API: POST /xml/v1/request.api with\n"
+		"createTransactionRequest (duplicateWindow, answers with a byte order mark),\n"
+		"getUnsettledTransactionListRequest, getSettledBatchListRequest and\n"
+		"getTransactionListRequest, with the same faults (429/409: an intermediary's\n"
+		"plain answer, never run; duplicate_after: Authorize.Net only).\n"
 		"Its own endpoints: GET /_health, POST /_control/faults (a JSON array of rules),\n"
-		"POST /_control/reset, GET /_ledger (every request and charge, as JSON).\n"
+		"POST /_control/reset, GET /_ledger (every request and charge, as JSON),\n"
+		"POST /_control/anet/settle (unsettled -> a settled batch),\n"
+		"POST /_control/anet/review ({\"decision\": \"approve\"|\"decline\"}).\n"
 		"\n"
 		"Options:\n");
 	for (size_t i = 0; i < NDEFS; i++) {
@@ -256,6 +281,9 @@ void options_free(struct options *o)
 {
 	free(o->key_prefix);
 	free(o->ready_file);
+	free(o->anet_login);
+	free(o->anet_key);
+	o->anet_login = o->anet_key = NULL;
 	fault_rules_free(&o->faults);
 	o->key_prefix = o->ready_file = NULL;
 }

@@ -16,6 +16,7 @@ struct options {
 	uint64_t seed;
 	bool seed_given;
 	char *key_prefix; /* owned */
+	char *anet_login, *anet_key; /* owned: Authorize.Net credentials accepted */
 	char *ready_file; /* owned, or NULL */
 	bool verbose;
 	int max_connections;

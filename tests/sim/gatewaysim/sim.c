@@ -52,6 +52,7 @@ int sim_init(struct sim *s, double latency_s, uint64_t seed, const char *key_pre
 	s->flags = *flags;
 	memset(flags, 0, sizeof(*flags));
 	rng_seed(&s->rng, seed);
+	anet_state_clear(&s->anet);
 	return 0;
 }
 
@@ -63,6 +64,7 @@ void sim_reset_locked(struct sim *s)
 	fault_rules_free(&s->rules);
 	ledger_clear(&s->ledger);
 	s->lookup_fault_status = 0;
+	anet_state_clear(&s->anet);
 	rng_seed(&s->rng, s->seed);
 }
 

@@ -5,6 +5,7 @@
 #ifndef GWS_SIM_H
 #define GWS_SIM_H
 
+#include "anet_state.h"
 #include "charges.h"
 #include "faults.h"
 #include "idem.h"
@@ -37,6 +38,7 @@ struct sim {
 	struct fault_rules flags; /* --fault, never reset */
 	struct ledger ledger;
 	int lookup_fault_status; /* POST /_control/lookup_faults: reads answer this (0: off) */
+	struct anet_state anet;  /* Authorize.Net: counters and settled batches */
 	uint64_t request_ids; /* for Request-Id headers; never reset */
 };
 
