@@ -7,8 +7,9 @@
 # outcomes with the rows' states, outbox_messages with a GROUP BY kind,
 # state, log lines per level with the log itself. /healthz is 200, then 503
 # while the database is stopped (this test owns its cluster), and 200 again.
-# The json logs parse with jq line by line; neither the gateway key nor the
-# database password appears in any log, /metrics or /healthz.
+# Outcomes settled by lookups count too. The json logs parse with jq line
+# by line; neither the gateway key nor the database password appears in any
+# log, /metrics or /healthz.
 source "$(dirname "$0")/../lib/system.sh"
 source "$CG_ROOT/tests/lib/cluster.sh"
 source "$CG_ROOT/tests/lib/peers.sh"
@@ -211,6 +212,37 @@ ok "relay_db_reconnects_total counts the reconnect" test "$(metric "$TEST_TMP/ba
 
 relay_stop relay TERM
 is "$RELAY_RC" 0 "the relay stops cleanly"
+charged=$(succeeded)
+
+# --- outcomes that come from lookups --------------------------------------------
+# The gateway charges and answers 500: unknown, then a lookup finds the
+# charge: each such row counts once as unknown and once as succeeded.
+# (Customers 1 to 9 have good cards.)
+M=10
+q "INSERT INTO billing.invoices (id, customer_id, amount_cents, amount_due_cents, currency, due_at)
+   SELECT 100000 + g, 1 + (g - 1) % 9, 700, 700, 'usd', now() - interval '1 day' FROM generate_series(1, $M) g" >/dev/null
+curl -sf -X POST "$SIM_URL/_control/faults" -d '[{"fault": "500_after"}]' >/dev/null
+"$CHARGER" --once --db "dbname=metrics user=charger_app host=$PG2" >/dev/null 2>&1
+RLOG=$TEST_TMP/recon.log
+RELAY_DB="dbname=metrics user=relay_app host=$PG2 password=$DBPW" RELAY_GATEWAY_KEY=$KEY \
+  "$RELAY" --gateway-url "$SIM_URL" --smtp-url "$SMTP_URL" "${RELAY_TEST_ARGS[@]}" \
+  --lease 3 --http-timeout 1.5 --settle 6 --reconcile-schedule 1,1,1 \
+  --metrics-listen 127.0.0.1:0 --metrics-db-interval 1 >"$RLOG" 2>&1 &
+RELAY_PIDS[recon]=$!
+looked_up() { [ "$(q "SELECT count(*) FROM outbox.messages WHERE kind = 'charge' AND invoice_id > 100000
+                     AND state = 'succeeded'")" = "$M" ]; }
+ok "500 after charging: the $M charges are found by lookups" wait_for 60 looked_up
+R=$TEST_TMP/recon.txt
+recon_counted() { scrape "$(url_in "$RLOG")" "$R" &&
+                  [ "$(metric "$R" 'outbox_charge_outcomes_total{outcome="succeeded"}')" = "$M" ]; }
+ok "outcomes from lookups are counted" wait_for 10 recon_counted
+is "$(metric "$R" 'outbox_charge_outcomes_total{outcome="unknown"}')" "$M" "each first counted as unknown"
+is "$(metric "$R" 'relay_gateway_answers_total{class="unknown"}')" "$M" "relay_gateway_answers_total{class=\"unknown\"}: the 500s"
+is "$(metric "$R" 'relay_lookups_total{found="succeeded"}')" "$M" "relay_lookups_total{found=\"succeeded\"}"
+is "$(metric "$R" 'relay_lookup_verdicts_total{verdict="succeeded"}')" "$M" "relay_lookup_verdicts_total{verdict=\"succeeded\"}"
+valid "$R" "/metrics after lookups"
+relay_stop recon TERM
+is "$RELAY_RC" 0 "that relay stops cleanly too"
 
 # --- the json logs -------------------------------------------------------------
 for f in "$LOG" "$CHLOG"; do
@@ -222,12 +254,12 @@ for f in "$LOG" "$CHLOG"; do
 done
 is "$(jq -r 'select(.message | startswith("gateway answered 200")) | select((.invoice | type) == "number"
              and (.row | type) == "number" and (.attempt | type) == "number" and (.claim | type) == "string") | 1' \
-      "$LOG" | wc -l)" "$(succeeded)" \
+      "$LOG" | wc -l)" "$charged" \
   "each success's line names its invoice, row and attempt (numbers) and claim token (string)"
 is "$(jq -r 'select(.message | test("^exiting with status 0")) | .level' "$LOG")" info "the exit line is there"
 
 # --- no secret anywhere ----------------------------------------------------------
-all="$LOG $CHLOG $TEST_TMP/during.txt $TEST_TMP/after.txt $TEST_TMP/down.txt $TEST_TMP/health.txt"
+all="$LOG $CHLOG $RLOG $TEST_TMP/during.txt $TEST_TMP/after.txt $TEST_TMP/down.txt $TEST_TMP/health.txt $R"
 is "$(cat $all | grep -cF "$KEY")" 0 "the gateway key appears in no log, /metrics or /healthz"
 is "$(cat $all | grep -cF "$DBPW")" 0 "the database password appears in no log, /metrics or /healthz"
 
