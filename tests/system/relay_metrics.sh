@@ -97,6 +97,13 @@ like "$out" "--metrics-listen '127\.0\.0\.1': no ':PORT'" "the charger's refusal
 out=$("$CHARGER" --once --log-format yaml 2>&1)
 like "$out" "--log-format: 'yaml' is not one of: text, json" "--log-format names its choices"
 
+# --- metrics need schema 8 (outbox.metrics_snapshot); without them, 6 will do
+createdb metrics_old && "$CG_ROOT/db/migrate" --target 7 dbname=metrics_old >/dev/null
+out=$(RELAY_GATEWAY_KEY=$KEY timeout 30 "$RELAY" --db "dbname=metrics_old user=relay_app host=$PG2" \
+  --gateway-url "$SIM_URL" "${RELAY_TEST_ARGS[@]}" --metrics-listen 127.0.0.1:0 2>&1)
+is "$?" 1 "a schema without 0008: the relay with --metrics-listen refuses to run"
+like "$out" "schema is at version 7 but this program needs 8: run db/migrate" "and says which migration it needs"
+
 # --- the charger: its own /metrics and /healthz ----------------------------------
 CHLOG=$TEST_TMP/charger.log
 "$CHARGER" --db "dbname=metrics user=charger_app host=$PG2" --interval 3600 \
