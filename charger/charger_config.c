@@ -23,6 +23,8 @@ static const struct cfg_option options[] = {
 	 0},
 	{"--log-level", "log_level", "CHARGER_LOG_LEVEL", CFG_ENUM, OFF(log_level), 0, 0,
 	 log_levels, "info", "LEVEL", "debug, info, warn or error", 0},
+	CFG_OPT_LOG_FORMAT("CHARGER_LOG_FORMAT", OFF(log_format)),
+	CFG_OPT_METRICS_LISTEN("CHARGER_METRICS_LISTEN", OFF(metrics_listen), "9101"),
 	{"--config", NULL, "CHARGER_CONFIG", CFG_STRING, OFF(config), 0, 0, NULL, NULL, "FILE",
 	 "config file of 'key = value' lines (keys as listed here; optional [charger] section)",
 	 CFG_CLI_ONLY | CFG_RESTART},
@@ -44,7 +46,7 @@ const struct cfg_spec charger_cfg_spec = {
 		  "crash point (fault-injection tests); PG* variables as for libpq.\n"
 		  "Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 runtime failure (database\n"
 		  "unreachable past --db-wait, schema too old, SQL error), 2 bad usage or configuration.\n"
-		  "Docs: docs/architecture.md, docs/schema.md.\n",
+		  "Docs: docs/architecture.md, docs/schema.md, docs/operations.md (metrics, alerts).\n",
 	.options = options,
 	.count = sizeof(options) / sizeof(options[0]),
 	.config_flag = "--config",

@@ -12,6 +12,8 @@ struct charger_config {
 	int batch;
 	double db_wait;
 	int log_level; /* enum log_level */
+	int log_format; /* enum log_format */
+	char *metrics_listen;
 	char *config;
 	bool list_crash_points;
 };

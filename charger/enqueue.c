@@ -22,6 +22,8 @@ static void finish(struct charger *ch, int code)
 static void pass_done(struct charger *ch)
 {
 	ch->step = STEP_IDLE;
+	ch->stats.passes++;
+	ch->stats.last_pass_at = ev_time();
 	log_info("pass %ld done: %ld invoice(s) enqueued in %ld batch(es), %ld newly unchargeable",
 		 ch->pass, ch->enqueued, ch->batch, ch->noted);
 	if (ch->cfg->once || ch->stopping) {
@@ -64,6 +66,7 @@ static bool step_ok(struct charger *ch, const PGresult *res, const char *error, 
 {
 	if (!error)
 		return true;
+	ch->stats.batches_failed++;
 	if (!res) {
 		log_warn("batch %ld of pass %ld abandoned during %s (%s); it is rolled back, or "
 			 "committed if the COMMIT got through; the pass restarts on reconnect",
@@ -93,6 +96,8 @@ static void on_commit(struct pgc *db, const PGresult *res, const char *error, vo
 	crash_point("charger.after_commit");
 	ch->enqueued += ch->batch_enqueued;
 	ch->noted += ch->batch_noted;
+	ch->stats.enqueued += (unsigned long)ch->batch_enqueued;
+	ch->stats.unchargeable += (unsigned long)ch->batch_noted;
 	if (ch->batch_enqueued || ch->batch_noted)
 		log_info("batch %ld of pass %ld committed: %ld enqueued, %ld newly unchargeable",
 			 ch->batch, ch->pass, ch->batch_enqueued, ch->batch_noted);

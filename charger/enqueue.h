@@ -30,6 +30,11 @@ struct charger {
 	long pass, batch;
 	long enqueued, noted;
 	long batch_enqueued, batch_noted;
+	/* since start, for /metrics */
+	struct {
+		unsigned long passes, enqueued, unchargeable, batches_failed;
+		double last_pass_at; /* unix seconds of the last finished pass; 0: none */
+	} stats;
 };
 
 int charger_init(struct charger *ch, struct ev_loop *loop, const struct charger_config *cfg);

@@ -2,7 +2,9 @@
 #include "charger_config.h"
 #include "crash.h"
 #include "enqueue.h"
+#include "hostport.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -57,7 +59,15 @@ int main(int argc, char **argv)
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 2;
 	}
+	struct hostport listen_at;
+	if (cfg.metrics_listen[0] &&
+	    hostport_parse("--metrics-listen", cfg.metrics_listen, &listen_at, err, sizeof(err)) != 0) {
+		fprintf(stderr, "charger: %s\n", err);
+		cfg_free(&charger_cfg_spec, &cfg);
+		return 2;
+	}
 	log_init("charger", (enum log_level)cfg.log_level);
+	log_set_format((enum log_format)cfg.log_format);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
@@ -80,11 +90,17 @@ int main(int argc, char **argv)
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
 	ev_signal_start(loop, &hup);
-	log_info("started (%s, batch %d%s)", cfg.once ? "once" : "daemon", cfg.batch,
-		 cfg.once ? "" : ", interval set by --interval");
+	struct daemon_metrics metrics = {0};
+	if (cfg.metrics_listen[0] && charger_metrics_start(&metrics, &ch, err, sizeof(err)) != 0) {
+		log_error("refusing to run: %s", err);
+		ch.exit_code = 1;
+	} else {
+		log_info("started (%s, batch %d%s)", cfg.once ? "once" : "daemon", cfg.batch,
+			 cfg.once ? "" : ", interval set by --interval");
+		ev_run(loop, 0);
+	}
 
-	ev_run(loop, 0);
-
+	daemon_metrics_stop(&metrics);
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
 	ev_signal_stop(loop, &hup);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+const char *const cfg_log_formats[] = {"text", "json", NULL};
+
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -54,6 +54,23 @@ struct cfg_spec {
 	const char *const *other_sections; /* file sections that belong to others */
 };
 
+/* Options both daemons have, spelled the same: their own environment
+ * variable, the field's offset, an example address for the doc. */
+extern const char *const cfg_log_formats[]; /* "text", "json": enum log_format */
+#define CFG_OPT_LOG_FORMAT(env, off)                                                        \
+	{"--log-format", "log_format", env, CFG_ENUM, off, 0, 0, cfg_log_formats, "text",       \
+	 "FORMAT",                                                                              \
+	 "text (one line per event) or json (one JSON object per line: time, level, "           \
+	 "message, and invoice, row, attempt, claim when the event has them)",                  \
+	 CFG_RESTART}
+#define CFG_OPT_METRICS_LISTEN(env, off, example)                                           \
+	{"--metrics-listen", "metrics_listen", env, CFG_STRING, off, 0, 0, NULL, "",            \
+	 "HOST:PORT",                                                                           \
+	 "serve GET /metrics (Prometheus text) and GET /healthz on this numeric address, "      \
+	 "e.g. 127.0.0.1:" example " or [::1]:" example " (port 0: any free port, logged); "  \
+	 "empty: off",                                                                          \
+	 CFG_RESTART}
+
 enum cfg_result {
 	CFG_ERROR = -1,
 	CFG_OK = 0,

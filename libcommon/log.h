@@ -14,6 +14,12 @@ enum log_level {
 	LOG_LEVEL_COUNT
 };
 
+/* text: "TIME program[pid] level invoice=1 row=2 attempt=1 claim=..: message";
+ * json: one object per line, {"time","level","program","pid", "invoice",
+ * "row", "attempt", "claim" when set, "message"}, plus "truncated": true
+ * when the message was cut. */
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
 /* What a line is about. Zero / NULL fields are left out of the line. */
 struct log_ref {
 	int64_t invoice;
@@ -25,6 +31,9 @@ struct log_ref {
 /* program: the name printed on each line; min: lines below are dropped. */
 void log_init(const char *program, enum log_level min);
 void log_set_level(enum log_level min);
+void log_set_format(enum log_format format);
+/* "text" / "json" -> enum log_format; -1 when unknown. */
+int log_format_parse(const char *name);
 /* Redirect output (tests); NULL means stderr. */
 void log_set_stream(FILE *stream);
 

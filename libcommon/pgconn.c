@@ -43,12 +43,23 @@ struct pgc {
 	PGresult *result; /* of the statement on the wire */
 	int queued;
 	char broken[512]; /* pending failure for `deferred` */
+	/* for health checks and metrics */
+	double last_answer;          /* monotonic seconds; 0: never */
+	unsigned long connects;      /* successful connects (setup included) */
+	char last_failure[512];      /* why the last attempt or connection failed */
 	int depth;        /* nesting of our own handlers */
 	bool free_pending;
 };
 
 static void conn_failed(struct pgc *c, const char *why);
 static void dispatch(struct pgc *c);
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* libpq messages span lines ("...failed: ...\n\tIs the server running...").
  * One log line per event: flatten. */
@@ -184,6 +195,7 @@ static void connected(struct pgc *c)
 	}
 	PQsetNoticeProcessor(c->conn, on_notice, c);
 	backoff_reset(&c->backoff);
+	c->connects++;
 	log_info("%s: connected (server %d, pid %d)", c->name, PQserverVersion(c->conn),
 		 PQbackendPID(c->conn));
 	c->state = PGC_SETUP;
@@ -217,6 +229,8 @@ static void complete(struct pgc *c)
 
 	PGresult *res = c->result;
 	c->result = NULL;
+	if (res) /* any answer, an SQL error too, is a round trip */
+		c->last_answer = mono_now();
 	char err[1024];
 	const char *error = NULL;
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -460,6 +474,7 @@ static void conn_failed(struct pgc *c, const char *why)
 	one_line(line, sizeof(line), why);
 	if (!line[0])
 		snprintf(line, sizeof(line), "connection lost");
+	snprintf(c->last_failure, sizeof(c->last_failure), "%s", line);
 
 	ev_io_stop(c->loop, &c->io);
 	ev_timer_stop(c->loop, &c->timer);
@@ -565,6 +580,15 @@ void pgc_reset(struct pgc *c, const char *why)
 }
 
 int pgc_pending(const struct pgc *c) { return c->queued; }
+
+double pgc_answer_age(const struct pgc *c)
+{
+	return c->last_answer > 0 ? mono_now() - c->last_answer : -1;
+}
+
+unsigned long pgc_connects(const struct pgc *c) { return c->connects; }
+
+const char *pgc_last_failure(const struct pgc *c) { return c->last_failure; }
 
 void pgc_free(struct pgc *c)
 {

@@ -59,6 +59,13 @@ int pgc_query(struct pgc *c, const char *sql, int nparams, const char *const *va
 bool pgc_is_ready(const struct pgc *c);
 /* Statements queued or awaiting their answer. */
 int pgc_pending(const struct pgc *c);
+/* Seconds since the server last answered a statement (an SQL error counts:
+ * it is a round trip), or -1 if it never has. For health checks. */
+double pgc_answer_age(const struct pgc *c);
+/* Successful connections since pgc_new (the first included). */
+unsigned long pgc_connects(const struct pgc *c);
+/* Why the last connect attempt or connection failed, or "". */
+const char *pgc_last_failure(const struct pgc *c);
 /* Is the session inside a transaction block (BEGIN without its end)? */
 bool pgc_in_transaction(const struct pgc *c);
 /* Drop the connection now (the server rolls back an open transaction);

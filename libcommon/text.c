@@ -1,41 +1,15 @@
 /* text.c: outside text made safe to store. */
 #include "text.h"
 
-#include <stddef.h>
+#include "utf8.h"
 
-/* Length of the well-formed UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	unsigned min;
-	unsigned cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2, min = 0x80, cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3, min = 0x800, cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4, min = 0x10000, cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* includes the terminating NUL: a cut-off sequence */
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
+#include <stddef.h>
 
 void utf8_sanitize(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 	while (*p) {
-		size_t n = utf8_len(p);
+		size_t n = utf8_char_len((const char *)p);
 		if (n == 0) {
 			*p++ = '?';
 		} else if (n == 1) {

@@ -68,6 +68,7 @@ static void on_answer(struct http_transfer *t, void *arg)
 	};
 	r->gateway->classify_charge(&j->charge, &ans, &j->verdict);
 	crash_point("relay.after_response");
+	prom_hist_observe(&r->stats.send_seconds, res->seconds);
 
 	struct log_ref ref = ref_of(j);
 	enum outcome o = j->verdict.outcome;
@@ -154,6 +155,7 @@ static void take_claimed(struct pgc *db, const PGresult *res, const char *error,
 		return;
 	}
 	crash_point("relay.after_claim_commit");
+	prom_hist_observe(&r->stats.claim_seconds, relay_now(r) - r->claim_sent_at);
 	if (pgc_in_transaction(db)) {
 		/* Never happens by design (record.c queues whole transactions);
 		 * if it did, this claim would not be committed: send nothing, and

@@ -193,10 +193,13 @@ static void on_emails_recorded(struct pgc *db, const PGresult *res, const char *
 		r->emails_batch = NULL;
 		return;
 	}
-	for (int i = 0; i < PQntuples(res); i++)
-		if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (strcmp(PQgetvalue(res, i, 1), "t") != 0) {
+			r->stats.emails_lost++;
 			log_warn("email row %s: outcome not recorded (claim lost; it will be sent again)",
 				 PQgetvalue(res, i, 0));
+		}
+	}
 	int n = 0;
 	for (struct email_job *e = r->emails_batch; e; e = e->next)
 		n++;

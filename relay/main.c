@@ -188,7 +188,9 @@ static void on_schema(void *ud, bool ok, const char *why)
 static void on_ready(struct pgc *db, void *ud)
 {
 	struct relay *r = ud;
-	r->check = (struct schema_check){RELAY_SCHEMA_VERSION, "outbox_relay", on_schema, r};
+	/* the metrics need 0008; without them an older schema still serves */
+	int need = r->cfg->metrics_listen[0] ? RELAY_SCHEMA_VERSION_METRICS : RELAY_SCHEMA_VERSION;
+	r->check = (struct schema_check){need, "outbox_relay", on_schema, r};
 	schema_check_start(db, &r->check);
 }
 
@@ -256,6 +258,11 @@ static int run(struct relay *r)
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
 	ev_signal_start(loop, &hup);
+	if (cfg->metrics_listen[0] && relay_metrics_start(r, why, sizeof(why)) != 0) {
+		log_error("refusing to run: %s", why);
+		r->exit_code = 1;
+		goto out;
+	}
 
 	log_info("started: gateway %s at %s, at most %d in flight, lease %g s, HTTP timeout %g s, "
 		 "settle %g s, emails %s",
@@ -271,6 +278,8 @@ static int run(struct relay *r)
 	pgc_start(r->db);
 	ev_run(loop, 0);
 
+out:
+	relay_metrics_stop(r);
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
 	ev_signal_stop(loop, &hup);
@@ -324,6 +333,7 @@ int main(int argc, char **argv)
 	 * reload reads --gateway-key-file; from the environment, nothing). */
 	secret_scrub_env("RELAY_GATEWAY_KEY");
 	log_init("relay", (enum log_level)cfg.log_level);
+	log_set_format((enum log_format)cfg.log_format);
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "relay: cannot initialise libcurl\n");
@@ -331,6 +341,7 @@ int main(int argc, char **argv)
 	}
 
 	r.cfg = &cfg;
+	relay_metrics_init(&r);
 	r.gateway = gateway_find(relay_gateways[cfg.gateway]);
 	if (r.gateway->check_key && r.gateway->check_key(r.key, err, sizeof(err)) != 0) {
 		fprintf(stderr, "relay: gateway key: %s\n", err);

@@ -56,6 +56,7 @@ static void done(struct relay *r, struct lookup_job *l)
 	log_at(l->verdict.found == LOOKUP_INCONCLUSIVE ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, &ref,
 	       "lookup: %s (%s)", lookup_found_name(l->verdict.found), l->verdict.reason);
 	crash_point("relay.during_reconcile");
+	r->stats.lookups[l->verdict.found]++;
 	l->next = r->lookups_done;
 	r->lookups_done = l;
 	reconcile_flush(r);
@@ -175,6 +176,29 @@ void reconcile_claim(struct relay *r)
 		r->lookups_claiming = true;
 }
 
+/* For /metrics: what the database decided, and the charge outcomes it
+ * recorded (a settled lookup is recorded as a direct answer would be). */
+static void count_verdict(struct relay_stats *s, bool recorded, const char *verdict)
+{
+	static const char *const names[LV_COUNT] = {"succeeded", "declined", "failed",
+						    "wait",      "again",    "dead"};
+	static const enum outcome outcomes[LV_COUNT] = {OUTCOME_SUCCEEDED, OUTCOME_DECLINED,
+							OUTCOME_FAILED,    OUTCOME_UNKNOWN,
+							OUTCOME_UNKNOWN,   OUTCOME_DEAD};
+	if (!recorded) {
+		s->lookups_lost++;
+		return;
+	}
+	for (int v = 0; v < LV_COUNT; v++) {
+		if (strcmp(verdict, names[v]) != 0)
+			continue;
+		s->lookup_verdicts[v]++;
+		if (v != LV_WAIT && v != LV_AGAIN) /* still unknown: no new outcome */
+			s->recorded_outcomes[outcomes[v]]++;
+		return;
+	}
+}
+
 static void on_recorded(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	(void)db;
@@ -196,7 +220,9 @@ static void on_recorded(struct pgc *db, const PGresult *res, const char *error, 
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct log_ref ref = {.row = strtoll(PQgetvalue(res, i, 0), NULL, 10)};
 		const char *outcome = PQgetvalue(res, i, 2);
-		if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
+		bool recorded = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		count_verdict(&r->stats, recorded, outcome);
+		if (!recorded)
 			log_at(LOG_LEVEL_WARN, &ref,
 			       "lookup not recorded: the row was settled or replayed meanwhile");
 		else if (strcmp(outcome, "dead") == 0)

@@ -162,6 +162,7 @@ static void attempt_committed(struct relay *r)
 		struct log_ref ref = ref_of(j);
 		if (j->recorded) {
 			r->stats.recorded++;
+			r->stats.recorded_outcomes[j->verdict.outcome]++;
 			log_at(LOG_LEVEL_DEBUG, &ref, "recorded %s", outcome_state(j->verdict.outcome));
 		} else if (j->commit_tried) {
 			/* An earlier COMMIT carrying it went out unanswered: that one
@@ -223,6 +224,7 @@ static void on_committed(struct pgc *db, const PGresult *res, const char *error,
 	struct relay *r = arg;
 	if (!error && !r->attempt_error[0] && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0) {
 		crash_point("relay.after_record_commit");
+		prom_hist_observe(&r->stats.record_seconds, relay_now(r) - r->record_sent_at);
 		attempt_committed(r);
 	} else if (r->attempt_server_error) {
 		attempt_refused(r, r->attempt_error);
@@ -287,6 +289,7 @@ void record_flush(struct relay *r)
 	free(json);
 	if (queued == 3) {
 		r->recording = true;
+		r->record_sent_at = relay_now(r);
 		return;
 	}
 	/* Could not queue the whole transaction (out of memory): never leave a

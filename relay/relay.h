@@ -3,16 +3,20 @@
 #ifndef RELAY_RELAY_H
 #define RELAY_RELAY_H
 
+#include "daemon_metrics.h"
 #include "gateway.h"
 #include "http.h"
 #include "pgconn.h"
+#include "prom.h"
 #include "relay_config.h"
 #include "schema_check.h"
 
 #include <ev.h>
 
-/* The schema this relay needs (db/migrations/0006_reconcile.sql). */
+/* The schema this relay needs (db/migrations/0006_reconcile.sql); with
+ * --metrics-listen, also outbox.metrics_snapshot (0008_metrics.sql). */
 #define RELAY_SCHEMA_VERSION 6
+#define RELAY_SCHEMA_VERSION_METRICS 8
 
 enum job_state {
 	JOB_SENDING,   /* the POST is on the wire */
@@ -37,10 +41,36 @@ struct job {
 	struct verdict verdict;
 };
 
+/* Counters bumped where the events happen; metrics.c reads them when
+ * scraped. */
+enum lookup_verdict_kind { /* what record_lookups decided (0006_reconcile.sql) */
+	LV_SUCCEEDED, LV_DECLINED, LV_FAILED, LV_WAIT, LV_AGAIN, LV_DEAD, LV_COUNT
+};
+
 struct relay_stats {
 	unsigned long claimed, sent, recorded, claims_lost, not_sent, expired;
-	unsigned long outcomes[OUTCOME_DEAD + 1];
+	unsigned long outcomes[OUTCOME_DEAD + 1];          /* direct answers, as classified */
+	unsigned long recorded_outcomes[OUTCOME_DEAD + 1]; /* committed: answers and lookups */
+	unsigned long lookups[LOOKUP_INCONCLUSIVE + 1];    /* what lookups found */
+	unsigned long lookup_verdicts[LV_COUNT];
+	unsigned long lookups_lost, emails_lost; /* record refused: the claim was gone */
 	unsigned long emails_sent, emails_retried, emails_dead;
+	struct prom_histogram claim_seconds, send_seconds, record_seconds;
+};
+
+/* The database gauges, counted on a connection of their own (metrics_db.c). */
+#define METRICS_DB_ROWS 32
+struct metrics_db {
+	struct pgc *db;
+	ev_timer refresh;
+	bool busy, failing;
+	double taken_at; /* relay_now() of the last snapshot; 0: none yet */
+	unsigned long errors;
+	int n;
+	struct {
+		char kind[16], state[16];
+		double count, due_age;
+	} rows[METRICS_DB_ROWS];
 };
 
 struct email_job;
@@ -95,6 +125,11 @@ struct relay {
 
 	ev_timer poll, heartbeat, janitor, stop_deadline, retry_record;
 	struct relay_stats stats;
+	double record_sent_at; /* relay_now() when the record transaction was queued */
+
+	/* --metrics-listen */
+	struct daemon_metrics metrics;
+	struct metrics_db mdb;
 	int exit_code;
 };
 
@@ -121,6 +156,15 @@ void emails_free(struct relay *r);
 void reconcile_claim(struct relay *r);
 void reconcile_flush(struct relay *r);
 void reconcile_free(struct relay *r);
+
+/* metrics.c: /metrics and /healthz (when --metrics-listen is set) */
+void relay_metrics_init(struct relay *r); /* histograms; always */
+int relay_metrics_start(struct relay *r, char *why, size_t whylen);
+void relay_metrics_stop(struct relay *r);
+
+/* metrics_db.c: the outbox gauges, refreshed every --metrics-db-interval */
+int metrics_db_start(struct relay *r);
+void metrics_db_stop(struct relay *r);
 
 /* main.c: finish the stop once nothing is left in flight */
 void relay_check_stopped(struct relay *r);

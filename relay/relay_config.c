@@ -2,6 +2,7 @@
 #include "relay_config.h"
 
 #include "email_compose.h"
+#include "hostport.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -69,6 +70,13 @@ static const struct cfg_option options[] = {
 	 0},
 	{"--log-level", "log_level", "RELAY_LOG_LEVEL", CFG_ENUM, OFF(log_level), 0, 0, log_levels,
 	 "info", "LEVEL", "debug, info, warn or error", 0},
+	CFG_OPT_LOG_FORMAT("RELAY_LOG_FORMAT", OFF(log_format)),
+	CFG_OPT_METRICS_LISTEN("RELAY_METRICS_LISTEN", OFF(metrics_listen), "9100"),
+	{"--metrics-db-interval", "metrics_db_interval", "RELAY_METRICS_DB_INTERVAL", CFG_SECONDS,
+	 OFF(metrics_db_interval), 1, 3600, NULL, "15", "SECONDS",
+	 "with --metrics-listen: how often the outbox gauges are counted in the database (on a "
+	 "connection of their own; each count reads the whole outbox table)",
+	 CFG_RESTART},
 	{"--config", NULL, "RELAY_CONFIG", CFG_STRING, OFF(config), 0, 0, NULL, NULL, "FILE",
 	 "config file of 'key = value' lines (keys as listed here; optional [relay] section)",
 	 CFG_CLI_ONLY | CFG_RESTART},
@@ -91,7 +99,7 @@ const struct cfg_spec relay_cfg_spec = {
 		  "Environment: OUTBOX_CRASH_AT=name[:n] (fault-injection tests); PG* as for libpq.\n"
 		  "Exit status: 0 stopped cleanly, 1 runtime failure (schema too old, outcomes left\n"
 		  "unrecorded at stop), 2 bad usage or configuration.\n"
-		  "Docs: docs/architecture.md, docs/schema.md.\n",
+		  "Docs: docs/architecture.md, docs/schema.md, docs/operations.md (metrics, alerts).\n",
 	.options = options,
 	.count = sizeof(options) / sizeof(options[0]),
 	.config_flag = "--config",
@@ -151,6 +159,10 @@ int relay_config_check(const struct relay_config *cfg, char *why, size_t whylen)
 		return -1;
 	if (cfg->smtp_url[0] &&
 	    check_url("--smtp-url", cfg->smtp_url, "smtps", "smtp", why, whylen) != 0)
+		return -1;
+	struct hostport hp;
+	if (cfg->metrics_listen[0] &&
+	    hostport_parse("--metrics-listen", cfg->metrics_listen, &hp, why, whylen) != 0)
 		return -1;
 	if (!email_address_ok(cfg->mail_from)) {
 		snprintf(why, whylen, "--mail-from '%s' is not a plain address like billing@example.com",

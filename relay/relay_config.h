@@ -26,6 +26,9 @@ struct relay_config {
 	int email_max_attempts;
 	double email_retry;
 	int log_level;
+	int log_format; /* enum log_format */
+	char *metrics_listen;
+	double metrics_db_interval;
 	char *config;
 	bool list_crash_points;
 };

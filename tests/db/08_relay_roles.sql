@@ -5,16 +5,17 @@
 -- real (refusals must be SQLSTATE 42501 with PostgreSQL's own "permission
 -- denied" message). Table and function lists come from the catalog.
 -- Proves that:
---   * outbox_relay may execute exactly the eight relay functions
+--   * outbox_relay may execute exactly the nine relay functions
 --     (claim_charges, record_charges, extend_leases, expire_leases,
---     claim_emails, record_emails, claim_lookups, record_lookups) and no
+--     claim_emails, record_emails, claim_lookups, record_lookups, and
+--     0008_metrics.sql's metrics_snapshot) and no
 --     other function of billing or outbox: enqueue_due and
 --     apply_charge_outcomes are refused (42501);
 --   * through them alone it does the whole job: a charge claimed and
 --     recorded as succeeded, and its receipt claimed and recorded as sent,
 --     by outbox_relay write the payment, the transaction and the invoice,
 --     although the role may write no table and may not run
---     apply_charge_outcomes itself (the eight are SECURITY DEFINER, with
+--     apply_charge_outcomes itself (the nine are SECURITY DEFINER, with
 --     search_path pinned to pg_catalog, pg_temp; the helper is not, and is
 --     granted to nobody);
 --   * outbox_relay still cannot INSERT, UPDATE, DELETE or TRUNCATE any
@@ -28,7 +29,7 @@
 BEGIN;
 \ir helpers.psql
 
--- The eight functions granted to outbox_relay, each with a call that works.
+-- The nine functions granted to outbox_relay, each with a call that works.
 CREATE TEMP TABLE relay_funcs (func regprocedure, name text, call text, ord int);
 INSERT INTO relay_funcs VALUES
     ('outbox.claim_charges(text, double precision, integer)', 'claim_charges',
@@ -46,7 +47,9 @@ INSERT INTO relay_funcs VALUES
     ('outbox.claim_lookups(text, double precision, integer)', 'claim_lookups',
      $$SELECT * FROM outbox.claim_lookups('roles-test', 30, 10)$$, 7),
     ('outbox.record_lookups(jsonb, double precision[], double precision[], double precision)', 'record_lookups',
-     $$SELECT * FROM outbox.record_lookups('[]', '{86400}', '{60}', 900)$$, 8);
+     $$SELECT * FROM outbox.record_lookups('[]', '{86400}', '{60}', 900)$$, 8),
+    ('outbox.metrics_snapshot()', 'metrics_snapshot',
+     $$SELECT * FROM outbox.metrics_snapshot()$$, 9);
 -- 0005's helper, run only inside record_charges: with it a caller could
 -- write payments for any row, claimed or not.
 CREATE TEMP TABLE helper_funcs (func regprocedure, name text, call text, ord int);
@@ -92,12 +95,12 @@ BEGIN
 END
 $$;
 
--- 1. What outbox_relay may execute: the eight, from the catalog.
+-- 1. What outbox_relay may execute: the nine, from the catalog.
 SELECT set_eq(
     $$SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
        WHERE n.nspname IN ('billing', 'outbox') AND has_function_privilege('outbox_relay', p.oid, 'EXECUTE')$$,
     'SELECT func FROM relay_funcs',
-    'outbox_relay may execute exactly the eight relay functions and no other function of billing or outbox');
+    'outbox_relay may execute exactly the nine relay functions and no other function of billing or outbox');
 
 -- 2. The whole job as outbox_relay: claim, record, release, send.
 CREATE TEMP TABLE job AS SELECT pg_temp.cg_charge(pg_temp.cg_invoice('in_flight', 1500)) AS charge;
@@ -154,7 +157,7 @@ SELECT pg_temp.refused_as('outbox_relay', call, format('permission denied for fu
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p JOIN relay_funcs f ON f.func = p.oid
        WHERE NOT p.prosecdef OR NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
-    'the eight relay functions are SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp (no name can be hijacked)');
+    'the nine relay functions are SECURITY DEFINER with search_path pinned to pg_catalog, pg_temp (no name can be hijacked)');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure FROM pg_proc p JOIN helper_funcs f ON f.func = p.oid
        WHERE p.prosecdef OR p.proacl IS NULL
