@@ -27,7 +27,10 @@ _wait_file() { # FILE SECONDS
 }
 
 sim_start() {
-  local ready="$PEERS_TMP/sim.port.$$.$RANDOM"
+  # a name never used before: a stale file of an earlier peer (same name by
+  # chance, as $RANDOM gave) would hand out that peer's dead port
+  local ready
+  ready=$(mktemp "$PEERS_TMP/sim.port.XXXXXX") || return 1
   "$SIM_BIN/gatewaysim" --port 0 --ready-file "$ready" "$@" >"$PEERS_TMP/sim.log" 2>&1 &
   SIM_PID=$!
   PEER_PIDS+=("$SIM_PID")
@@ -36,8 +39,9 @@ sim_start() {
 }
 
 smtp_start() {
-  local ready="$PEERS_TMP/smtp.port.$$.$RANDOM"
-  SMTP_LEDGER="$PEERS_TMP/smtp.ledger.$$.$RANDOM"
+  local ready
+  ready=$(mktemp "$PEERS_TMP/smtp.port.XXXXXX") || return 1
+  SMTP_LEDGER=$(mktemp "$PEERS_TMP/smtp.ledger.XXXXXX") || return 1
   "$SIM_BIN/smtpsink" --port 0 --ready-file "$ready" --ledger "$SMTP_LEDGER" "$@" \
     >"$PEERS_TMP/smtp.log" 2>&1 &
   SMTP_PID=$!

@@ -21,7 +21,8 @@ peers_installed() {
 # STRIPE_MOCK_LOG_LEVEL=debug makes it log every executed request
 # ("charges.create ...") and every idempotent replay, which tests count.
 stripe_mock_start() {
-  local ready="$PEERS_TMP/stripe.port.$$.$RANDOM"
+  local ready
+  ready=$(mktemp "$PEERS_TMP/stripe.port.XXXXXX") || return 1
   LOG_LEVEL=${STRIPE_MOCK_LOG_LEVEL:-warn} node -e '
     const [entry, ready] = process.argv.slice(1);
     require(require.resolve("loglevel", {paths: [entry]})).setLevel(process.env.LOG_LEVEL);
