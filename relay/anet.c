@@ -143,10 +143,7 @@ bool anet_amount_cents(const cJSON *v, int64_t *cents)
 
 bool anet_trans_id(const char *id, size_t cap)
 {
-	if (!id || !*id || strlen(id) >= cap || strcmp(id, "0") == 0)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
+	/* "0" means no transaction was made; "00" and the like are no better */
+	size_t n = id ? strlen(id) : 0;
+	return n > 0 && n < cap && strspn(id, "0123456789") == n && strspn(id, "0") != n;
 }
