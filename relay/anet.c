@@ -30,6 +30,23 @@ int anet_split_key(const char *key, char login[26], char tkey[65], char *why, si
 	return 0;
 }
 
+/* root printed into a buffer of our own that cJSON never reallocates: a
+ * reallocation while printing would leave a copy of the transaction key in
+ * freed memory. A buffer too small is zeroed before it is freed. */
+static char *print_wiped(cJSON *root)
+{
+	for (size_t cap = 4096; cap <= 1024 * 1024; cap *= 2) {
+		char *buf = malloc(cap);
+		if (!buf)
+			return NULL;
+		if (cJSON_PrintPreallocated(root, buf, (int)cap, false))
+			return buf;
+		explicit_bzero(buf, cap);
+		free(buf);
+	}
+	return NULL;
+}
+
 int anet_request(const struct gateway_config *gw, const char *op, const char *ref_id, cJSON *body,
 		 struct gateway_request *req, char *why, size_t whylen)
 {
@@ -55,7 +72,7 @@ int anet_request(const struct gateway_config *gw, const char *op, const char *re
 		cJSON_free(name);
 	}
 	cJSON_Delete(body);
-	req->body = ok ? cJSON_PrintUnformatted(root) : NULL;
+	req->body = ok ? print_wiped(root) : NULL;
 	cJSON *k = auth ? cJSON_GetObjectItemCaseSensitive(auth, "transactionKey") : NULL;
 	if (cJSON_IsString(k)) /* the key does not linger in freed memory */
 		explicit_bzero(k->valuestring, strlen(k->valuestring));
@@ -143,10 +160,7 @@ bool anet_amount_cents(const cJSON *v, int64_t *cents)
 
 bool anet_trans_id(const char *id, size_t cap)
 {
-	if (!id || !*id || strlen(id) >= cap || strcmp(id, "0") == 0)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
+	/* "0" means no transaction was made; "00" and the like are no better */
+	size_t n = id ? strlen(id) : 0;
+	return n > 0 && n < cap && strspn(id, "0123456789") == n && strspn(id, "0") != n;
 }

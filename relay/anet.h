@@ -49,7 +49,8 @@ void anet_amount_format(int64_t cents, char *buf, size_t len);
 bool anet_amount_cents(const cJSON *v, int64_t *cents);
 
 /* A usable transaction id: a non-empty string of digits, not "0" (which
- * Authorize.Net returns when no transaction was made), that fits. */
+ * Authorize.Net returns when no transaction was made) nor any other string
+ * of zeros, that fits. */
 bool anet_trans_id(const char *id, size_t cap);
 
 /* The lookup side (anet_lookup.c): the adapter's build_lookup and

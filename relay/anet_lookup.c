@@ -2,19 +2,26 @@
  * (PROTOCOL.md, reconciliation; docs/authorizenet.md). Authorize.Net has no
  * search by invoice number, so the lookup walks the transaction lists:
  *
- *   "u:P"        getUnsettledTransactionListRequest, page P (from 1)
- *   "b:I"        getSettledBatchListRequest since the row was created: the
- *                I-th settled batch (from 0), or the end of the walk
- *   "t:I:ID:P"   getTransactionListRequest of batch ID (the I-th), page P
+ *   "u:P"          getUnsettledTransactionListRequest, page P (from 1)
+ *   "b:W:I"        getSettledBatchListRequest of settlement window W (from
+ *                  0; windows of 30 days from the row's creation up to now):
+ *                  its I-th settled batch (from 0), or the next window, or
+ *                  the end of the walk
+ *   "t:W:I:ID:P"   getTransactionListRequest of batch ID (the I-th of
+ *                  window W), page P
+ *   any of them + "~TRANSID": a transaction of ours that was not charged
+ *                  (declined, voided, ...) was seen earlier in the walk
  *
  * The position is the `next` string the core hands back as starting_after
- * ("" is "u:1"), and the answer's `lookup_at` says which call a page
- * answers. Unsettled first: a charge that settles meanwhile is then in a
- * batch listed later. The batch list is asked again for each batch (the
- * position has no room for all their ids); settled batches never change,
- * new ones come last. A transaction matches when its invoiceNumber is our
- * outbox row id; it must also match our amount. Only a walk through every
- * page of every list proves absence; anything malformed is inconclusive. */
+ * ("" is "u:1"), and the answer's `lookup_at` (and `lookup_since`) say which
+ * call a page answers. Unsettled first: a charge that settles meanwhile is
+ * then in a batch listed later. The batch list is asked again for each batch
+ * (the position has no room for all their ids); settled batches never
+ * change, new ones come last. A transaction matches when its invoiceNumber
+ * is our outbox row id; it must also match our amount. A charged match
+ * decides at once; a not-charged one only at the end of the walk (a charged
+ * one may follow). Only a walk through every page of every list proves
+ * absence; anything malformed or unclear is inconclusive. */
 #include "anet.h"
 #include "json_get.h"
 
@@ -24,66 +31,118 @@
 #include <time.h>
 
 #define PAGE 1000 /* Authorize.Net's largest page */
-#define SETTLED_SPAN (30 * 86400) /* the batch list spans at most 31 days */
+/* getSettledBatchListRequest spans at most 31 days: windows of 30, each
+ * after the first reaching back OVERLAP into the one before, so a batch the
+ * gateway (its clock up to LOOKUP_CLOCK_SKEW behind ours) settles just
+ * before a window's end after the walk has left that window is in the next
+ * one. */
+#define SETTLED_SPAN (30 * 86400)
+#define OVERLAP (2 * LOOKUP_CLOCK_SKEW)
+#define POS_MAX 100000 /* pages, windows, batch indexes in a position */
 
 enum walk_kind { WALK_UNSETTLED, WALK_BATCHES, WALK_BATCH };
 
 struct walk {
 	enum walk_kind kind;
-	long index, page;
+	long long window, index, page;
 	char batch[21];
+	char refused[21]; /* "~TRANSID": a not-charged match seen earlier */
 };
 
-static bool number(const char *s, long max, long *out, const char **end)
+static bool number(const char *s, long long *out, const char **end)
 {
 	char *e;
 	if (*s < '0' || *s > '9')
 		return false;
-	long n = strtol(s, &e, 10);
-	if (n > max)
+	long long n = strtoll(s, &e, 10);
+	if (n > POS_MAX)
 		return false;
 	*out = n;
 	*end = e;
 	return true;
 }
 
-/* Only the positions this file writes; anything else is refused. */
-static int walk_parse(const char *at, struct walk *w)
+/* Window W of a row created at `since`: from since (W = 0) or OVERLAP
+ * before since + W * 30 days, to 30 days after since + W * 30 days or
+ * now + the clock skew, whichever is sooner. */
+static int64_t window_first(int64_t since, long long w)
 {
-	const char *p;
+	return since + (int64_t)w * SETTLED_SPAN - (w > 0 ? OVERLAP : 0);
+}
+
+static int64_t window_end(int64_t since, long long w) { return since + (int64_t)(w + 1) * SETTLED_SPAN; }
+
+/* Only the positions this file writes; anything else is refused. A window
+ * must begin before now (+ skew): the walk never writes a later one. */
+static int walk_parse(const char *at, int64_t since, struct walk *w)
+{
+	const char *p, *tilde = at ? strchr(at, '~') : NULL;
+	char base[128];
 	memset(w, 0, sizeof(*w));
-	if (!at || !*at) {
+	if (!at)
+		return -1; /* which call is this? */
+	size_t n = tilde ? (size_t)(tilde - at) : strlen(at);
+	if (n >= sizeof(base) || (tilde && (n == 0 || !anet_trans_id(tilde + 1, sizeof(w->refused)))))
+		return -1;
+	memcpy(base, at, n);
+	base[n] = '\0';
+	if (tilde)
+		memcpy(w->refused, tilde + 1, strlen(tilde + 1) + 1);
+	if (!*base) {
 		w->page = 1;
 		return 0;
 	}
-	if (strncmp(at, "u:", 2) == 0 && number(at + 2, 100000, &w->page, &p) && !*p &&
-	    w->page >= 1)
-		return 0;
-	if (strncmp(at, "b:", 2) == 0 && number(at + 2, 100000, &w->index, &p) && !*p) {
-		w->kind = WALK_BATCHES;
-		return 0;
-	}
-	if (strncmp(at, "t:", 2) == 0 && number(at + 2, 100000, &w->index, &p) && *p == ':') {
-		const char *id = p + 1, *colon = strchr(id, ':');
-		size_t n = colon ? (size_t)(colon - id) : 0;
+	if (strncmp(base, "u:", 2) == 0)
+		return number(base + 2, &w->page, &p) && !*p && w->page >= 1 ? 0 : -1;
+	if (strncmp(base, "b:", 2) == 0 || strncmp(base, "t:", 2) == 0) {
+		w->kind = base[0] == 'b' ? WALK_BATCHES : WALK_BATCH;
+		if (!number(base + 2, &w->window, &p) || *p != ':' || !number(p + 1, &w->index, &p) ||
+		    window_first(since, w->window) > (int64_t)time(NULL) + LOOKUP_CLOCK_SKEW)
+			return -1;
+		if (w->kind == WALK_BATCHES)
+			return *p ? -1 : 0;
+		const char *id = p + 1, *colon = *p == ':' ? strchr(id, ':') : NULL;
+		n = colon ? (size_t)(colon - id) : 0;
 		if (n == 0 || n >= sizeof(w->batch) || strspn(id, "0123456789") != n ||
-		    !number(colon + 1, 100000, &w->page, &p) || *p || w->page < 1)
+		    !number(colon + 1, &w->page, &p) || *p || w->page < 1)
 			return -1;
 		memcpy(w->batch, id, n);
 		w->batch[n] = '\0';
-		w->kind = WALK_BATCH;
 		return 0;
 	}
 	return -1;
 }
 
-static bool add_paging(cJSON *body, long page)
+/* The position of w, as walk_parse reads it. */
+static void walk_format(const struct walk *w, char *buf, size_t len)
+{
+	int n;
+	if (w->kind == WALK_UNSETTLED)
+		n = snprintf(buf, len, "u:%lld", w->page);
+	else if (w->kind == WALK_BATCHES)
+		n = snprintf(buf, len, "b:%lld:%lld", w->window, w->index);
+	else
+		n = snprintf(buf, len, "t:%lld:%lld:%s:%lld", w->window, w->index, w->batch, w->page);
+	if (w->refused[0] && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "~%s", w->refused);
+}
+
+static bool add_paging(cJSON *body, long long page)
 {
 	cJSON *sorting = cJSON_AddObjectToObject(body, "sorting");
 	cJSON *paging = cJSON_AddObjectToObject(body, "paging");
-	/* oldest first: pages already read stay the same as new ones arrive */
+	/* Newest first. The unsettled list changes under the walk: new
+	 * transactions arrive at the newest end, and settlement takes the
+	 * oldest away. Oldest first, a settlement between two pages would
+	 * shift every later transaction forward by the number removed, and the
+	 * next page would start past some of them: ours could be skipped while
+	 * still unsettled, and the walk end absent while it is charged. Newest
+	 * first, removals at the oldest end leave the pages ahead of the walk
+	 * where they were (what left is in a batch listed later) and arrivals
+	 * push them back, so a page can only repeat a transaction, never skip
+	 * one. A settled batch does not change; the same order serves. */
 	return sorting && paging && cJSON_AddStringToObject(sorting, "orderBy", "submitTimeUTC") &&
-	       cJSON_AddFalseToObject(sorting, "orderDescending") &&
+	       cJSON_AddTrueToObject(sorting, "orderDescending") &&
 	       cJSON_AddNumberToObject(paging, "limit", PAGE) &&
 	       cJSON_AddNumberToObject(paging, "offset", (double)page);
 }
@@ -101,9 +160,9 @@ int anet_build_lookup(const struct gateway_config *gw, const struct lookup_query
 {
 	struct walk w;
 	memset(req, 0, sizeof(*req));
-	if (walk_parse(q->starting_after, &w) != 0) {
+	if (walk_parse(q->starting_after, q->since, &w) != 0) {
 		snprintf(why, whylen, "lookup position '%.60s' is not one this adapter writes",
-			 q->starting_after);
+			 q->starting_after ? q->starting_after : "(none)");
 		return -1;
 	}
 	char row[24];
@@ -119,13 +178,16 @@ int anet_build_lookup(const struct gateway_config *gw, const struct lookup_query
 		ok = ok && cJSON_AddStringToObject(body, "batchId", w.batch) && add_paging(body, w.page);
 	} else {
 		op = "getSettledBatchListRequest";
-		int64_t now = (int64_t)time(NULL), last = q->since + SETTLED_SPAN;
+		/* up to now and the clock skew: a gateway clock ahead of ours
+		 * stamps a batch settled now a little later */
+		int64_t first = window_first(q->since, w.window), last = window_end(q->since, w.window),
+			now = (int64_t)time(NULL) + LOOKUP_CLOCK_SKEW;
 		if (last > now)
 			last = now;
-		if (last < q->since)
-			last = q->since;
+		if (last < first) /* walk_parse: first <= now */
+			last = first;
 		char first_s[32], last_s[32];
-		utc(q->since, first_s, sizeof(first_s));
+		utc(first, first_s, sizeof(first_s));
 		utc(last, last_s, sizeof(last_s));
 		ok = ok && cJSON_AddFalseToObject(body, "includeStatistics") &&
 		     cJSON_AddStringToObject(body, "firstSettlementDate", first_s) &&
@@ -147,11 +209,12 @@ static bool status_charged(const char *s)
 
 /* Money never moved and never will for this transaction. Recorded as
  * declined (the lookup has no "failed"): the invoice goes back to its retry
- * policy either way (docs/authorizenet.md). */
+ * policy either way (docs/authorizenet.md). Not generalError: Authorize.Net
+ * could not say what happened to it, so it is inconclusive like any status
+ * we do not know. */
 static bool status_refused(const char *s)
 {
-	static const char *const names[] = {"declined", "voided", "expired", "generalError",
-					    "failedReview"};
+	static const char *const names[] = {"declined", "voided", "expired", "failedReview"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i]) == 0)
 			return true;
@@ -173,14 +236,51 @@ static bool list_of(const cJSON *root, const char *name, const struct anet_messa
 	return true;
 }
 
-/* One page of transactions: our row's transaction decides, else the walk
- * goes on (next page, or the next list). */
+/* What one listed transaction says of our row: not ours, charged (decides),
+ * not charged (decides at the end of the walk), or a doubt (the page is
+ * inconclusive; a charged match on the same page still decides). */
+enum match { NOT_OURS, CHARGED, REFUSED, DOUBT };
+
+static enum match match_of(const struct charge *ch, const char *row, const cJSON *t,
+			   const char **doubt)
+{
+	const char *invoice, *status;
+	enum json_member m = json_member_string(t, "invoiceNumber", &invoice);
+	if (m == JSON_MISSING || (m == JSON_STRING && strcmp(invoice, row) != 0))
+		return NOT_OURS;
+	if (m != JSON_STRING) { /* a duplicate, a number (77?), null: maybe ours */
+		*doubt = "a listed transaction's invoiceNumber is not one string: it may be ours";
+		return DOUBT;
+	}
+	if (json_member_string(t, "transactionStatus", &status) != JSON_STRING) {
+		*doubt = "our transaction's transactionStatus is not one string";
+		return DOUBT;
+	}
+	int64_t amount;
+	bool same = anet_amount_cents(json_unique(t, "settleAmount"), &amount) &&
+		    amount == ch->amount_cents;
+	bool charged = status_charged(status), refused = status_refused(status);
+	if ((charged || refused) && !same) {
+		*doubt = charged ? "lookup found a charged transaction for our row with another amount"
+				 : "lookup found a not-charged transaction for our row with another amount";
+		return DOUBT;
+	}
+	if (charged || refused)
+		return charged ? CHARGED : REFUSED;
+	*doubt = "lookup found our transaction still pending (review) or in a status we do not know";
+	return DOUBT;
+}
+
+/* One page of transactions: a charged transaction of ours decides; a doubt
+ * makes the page inconclusive; else the walk goes on (next page, or the
+ * next list), remembering a not-charged one of ours. */
 static void parse_transactions(const struct charge *ch, const cJSON *list, const struct walk *w,
 			       struct lookup_verdict *v)
 {
 	char row[24];
 	snprintf(row, sizeof(row), "%lld", (long long)ch->id);
-	bool refused = false, pending = false, mismatch = false;
+	struct walk next = *w;
+	const char *doubt = NULL;
 	int count = 0;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, list)
@@ -191,67 +291,74 @@ static void parse_transactions(const struct charge *ch, const cJSON *list, const
 			lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "a listed transaction has no usable transId");
 			return;
 		}
-		const char *invoice = json_string(t, "invoiceNumber");
-		if (!invoice || strcmp(invoice, row) != 0)
-			continue;
-		const char *status = json_string(t, "transactionStatus");
-		int64_t amount;
-		bool same = anet_amount_cents(json_unique(t, "settleAmount"), &amount) &&
-			    amount == ch->amount_cents;
-		if (status && status_charged(status)) {
-			if (!same) {
-				mismatch = true;
-				continue;
-			}
+		switch (match_of(ch, row, t, &doubt)) {
+		case CHARGED:
 			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
-			lookup_verdict_set(v, LOOKUP_SUCCEEDED, "lookup found transaction %s (%s)", id, status);
+			lookup_verdict_set(v, LOOKUP_SUCCEEDED, "lookup found transaction %s (%s)", id,
+					   json_string(t, "transactionStatus"));
 			return;
-		}
-		if (status && status_refused(status)) {
-			/* no money moved: the amount does not matter */
-			refused = true;
-			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
-		} else {
-			pending = true; /* under review, or a status we do not know */
+		case REFUSED: /* the first one found; a charged one may still follow */
+			if (!next.refused[0])
+				snprintf(next.refused, sizeof(next.refused), "%s", id);
+			break;
+		case NOT_OURS:
+		case DOUBT:
+			break;
 		}
 	}
-	if (mismatch)
-		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE,
-		      "lookup found a charged transaction for our row with another amount");
-	else if (pending)
-		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup found our transaction still pending (review)");
-	else if (refused)
-		lookup_verdict_set(v, LOOKUP_DECLINED, "lookup found transaction %s, not charged", v->gateway_ref);
-	else if (count >= PAGE && w->kind == WALK_UNSETTLED)
-		snprintf(v->next, sizeof(v->next), "u:%ld", w->page + 1);
-	else if (count >= PAGE)
-		snprintf(v->next, sizeof(v->next), "t:%ld:%s:%ld", w->index, w->batch, w->page + 1);
-	else /* this list is done: the (next) settled batch */
-		snprintf(v->next, sizeof(v->next), "b:%ld", w->kind == WALK_UNSETTLED ? 0 : w->index + 1);
-	if (v->next[0])
-		lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "not on this page");
+	if (doubt) {
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "%s", doubt);
+		return;
+	}
+	if (count >= PAGE) { /* a full page: another may follow */
+		next.page++;
+	} else if (w->kind == WALK_UNSETTLED) { /* done: the first settlement window */
+		next.kind = WALK_BATCHES;
+		next.window = next.index = 0;
+	} else { /* this batch is done: the window's next one */
+		next.kind = WALK_BATCHES;
+		next.index++;
+	}
+	walk_format(&next, v->next, sizeof(v->next));
+	lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "not on this page");
 }
 
 static void parse_batches(const struct charge *ch, const cJSON *list, const struct walk *w,
-			  struct lookup_verdict *v)
+			  int64_t since, struct lookup_verdict *v)
 {
 	const cJSON *b = list ? list->child : NULL;
-	for (long i = 0; b && i < w->index; i++)
+	for (long long i = 0; b && i < w->index; i++)
 		b = b->next;
-	if (!b) {
+	struct walk next = *w;
+	if (!b && window_end(since, w->window) < (int64_t)time(NULL) + LOOKUP_CLOCK_SKEW) {
+		/* this window is done, but it ends before now: the next one */
+		next.window++;
+		next.index = 0;
+		walk_format(&next, v->next, sizeof(v->next));
+		lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "next settlement window");
+	} else if (!b && w->refused[0]) {
+		snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", w->refused);
+		lookup_verdict_set(v, LOOKUP_DECLINED,
+				   "lookup found transaction %s, not charged, and no charged one", w->refused);
+	} else if (!b) {
+		char first[32];
+		utc(since, first, sizeof(first));
 		lookup_verdict_set(v, LOOKUP_ABSENT,
-		      "lookup found no transaction for row %lld: not unsettled, in none of %ld "
-		      "settled batch(es)",
-		      (long long)ch->id, w->index);
-		return;
+				   "lookup found no transaction for row %lld: not unsettled, in no batch "
+				   "settled since %s",
+				   (long long)ch->id, first);
+	} else {
+		const char *id = json_string(b, "batchId");
+		if (!id || !*id || strlen(id) > 20 || strspn(id, "0123456789") != strlen(id)) {
+			lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "a settled batch has no usable batchId");
+			return;
+		}
+		next.kind = WALK_BATCH;
+		snprintf(next.batch, sizeof(next.batch), "%s", id);
+		next.page = 1;
+		walk_format(&next, v->next, sizeof(v->next));
+		lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "next settled batch");
 	}
-	const char *id = json_string(b, "batchId");
-	if (!id || !*id || strlen(id) > 20 || strspn(id, "0123456789") != strlen(id)) {
-		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "a settled batch has no usable batchId");
-		return;
-	}
-	snprintf(v->next, sizeof(v->next), "t:%ld:%s:1", w->index, id);
-	lookup_verdict_set(v, LOOKUP_NEXT_PAGE, "next settled batch");
 }
 
 void anet_parse_lookup(const struct charge *ch, const struct gateway_answer *ans,
@@ -259,7 +366,7 @@ void anet_parse_lookup(const struct charge *ch, const struct gateway_answer *ans
 {
 	memset(v, 0, sizeof(*v));
 	struct walk w;
-	if (walk_parse(ans->lookup_at, &w) != 0) {
+	if (walk_parse(ans->lookup_at, ans->lookup_since, &w) != 0) {
 		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup position is not one this adapter writes");
 		return;
 	}
@@ -281,7 +388,7 @@ void anet_parse_lookup(const struct charge *ch, const struct gateway_answer *ans
 	else if (!list_of(root, w.kind == WALK_BATCHES ? "batchList" : "transactions", &m, &list))
 		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE, "lookup answer's list is malformed");
 	else if (w.kind == WALK_BATCHES)
-		parse_batches(ch, list, &w, v);
+		parse_batches(ch, list, &w, ans->lookup_since, v);
 	else
 		parse_transactions(ch, list, &w, v); /* NULL: an empty list */
 	cJSON_Delete(root);

@@ -55,6 +55,8 @@ const char *lookup_found_name(enum lookup_found f)
 
 void gateway_request_free(struct gateway_request *req)
 {
+	if (req->body) /* it may hold a secret (authorizenet's transaction key) */
+		explicit_bzero(req->body, strlen(req->body));
 	free(req->body);
 	req->body = NULL;
 	curl_slist_free_all(req->headers);

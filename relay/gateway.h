@@ -53,6 +53,10 @@ struct gateway_answer {
 	 * first), so an adapter whose walk spans several kinds of request
 	 * (authorizenet) knows which one this answers. NULL for charges. */
 	const char *lookup_at;
+	/* Lookups: the lookup_query.since this page was asked with (a walk
+	 * whose extent depends on it, authorizenet's settled windows, knows
+	 * where it ends). 0 for charges. */
+	int64_t lookup_since;
 };
 
 struct verdict {
@@ -81,6 +85,11 @@ struct lookup_verdict {
 	char next[128];        /* LOOKUP_NEXT_PAGE: where to continue */
 	char reason[256];
 };
+
+/* How far the gateway's clock may be from ours, seconds: a lookup lists from
+ * this much before a row's creation and, where a call names its end
+ * (authorizenet's settled batches), to this much after now. */
+#define LOOKUP_CLOCK_SKEW 300
 
 /* One page of a lookup. */
 struct lookup_query {

@@ -156,7 +156,8 @@ static bool processor_trouble(long reason)
 	       reason == 180 || reason == 181;
 }
 
-/* errors: [{"errorCode": "N", "errorText": "..."}]: the codes, checked. */
+/* errors: [{"errorCode": "N", "errorText": "..."}]: the codes, checked:
+ * each a plain decimal number (no sign, no blank) that fits, else false. */
 struct reasons {
 	bool duplicate, trouble, login;
 	long first;
@@ -173,10 +174,10 @@ static bool read_reasons(const cJSON *tr, struct reasons *r)
 	cJSON_ArrayForEach(e, errors)
 	{
 		const char *code = json_string(e, "errorCode");
-		char *end;
-		long n = code ? strtol(code, &end, 10) : -1;
-		if (!code || !*code || *end || n < 0)
+		size_t len = code ? strlen(code) : 0;
+		if (len == 0 || len > 9 || strspn(code, "0123456789") != len)
 			return false;
+		long n = strtol(code, NULL, 10);
 		if (!r->text) {
 			const char *t = json_string(e, "errorText");
 			r->first = n;
@@ -190,10 +191,13 @@ static bool read_reasons(const cJSON *tr, struct reasons *r)
 }
 
 /* An approval code proves the original of a duplicate was approved: the
- * gateway sends one only then (a decline may show "000000"). */
+ * gateway sends one only then (a decline may show "000000"). Up to 6
+ * letters and digits, not all zeros; blanks are no code. */
 static bool approval_code(const char *code)
 {
-	return code && *code && strspn(code, "0") != strlen(code) && strlen(code) <= 6;
+	static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	size_t n = code ? strlen(code) : 0;
+	return n > 0 && n <= 6 && strspn(code, alnum) == n && strspn(code, "0") != n;
 }
 
 static void classify_error(const cJSON *tr, struct verdict *v)
@@ -278,13 +282,22 @@ static void classify_body(const struct charge *ch, const cJSON *root, struct ver
 		verdict_set(v, OUTCOME_SUCCEEDED, "charged: transaction %s", id);
 		return;
 	case '2': {
+		/* A decline only when its reasons say so: a duplicate (11) may
+		 * name an approved original, a login refusal (13) or processor
+		 * trouble may hide a charge, and no readable reason proves
+		 * nothing. Those are looked up. */
 		struct reasons r;
 		if (anet_trans_id(id, sizeof(v->gateway_ref)))
 			snprintf(v->gateway_ref, sizeof(v->gateway_ref), "%s", id);
-		if (read_reasons(tr, &r))
-			verdict_set(v, OUTCOME_DECLINED, "declined: reason %ld: %s", r.first, r.text);
+		if (!read_reasons(tr, &r))
+			verdict_set(v, OUTCOME_UNKNOWN, "response code 2 without readable reasons: look it up");
+		else if (r.duplicate || r.login || r.trouble)
+			verdict_set(v, OUTCOME_UNKNOWN,
+			    "response code 2 with reason%s%s%s (first %ld: %s): maybe charged, look it up",
+			    r.duplicate ? " 11 (duplicate)" : "", r.login ? " 13 (login)" : "",
+			    r.trouble ? " of processor trouble" : "", r.first, r.text);
 		else
-			verdict_set(v, OUTCOME_DECLINED, "declined");
+			verdict_set(v, OUTCOME_DECLINED, "declined: reason %ld: %s", r.first, r.text);
 		return;
 	}
 	case '3':

@@ -214,6 +214,8 @@ static void transfer_free(struct http_transfer *t)
 		curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
 	curl_slist_free_all(t->rcpt);
+	if (t->upload) /* a request body may hold a secret (authorizenet's key) */
+		explicit_bzero(t->upload, t->upload_len);
 	free(t->upload);
 	free(t->body);
 	free(t);
@@ -309,6 +311,8 @@ static struct http_transfer *post_new(struct http_client *c, const char *url,
 	struct http_transfer *t = transfer_new(c, url, done, arg);
 	if (!t) {
 		curl_slist_free_all(headers);
+		if (body)
+			explicit_bzero(body, strlen(body));
 		free(body);
 		return NULL;
 	}

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 cJSON *json_parse_object(const char *body, size_t len)
 {
@@ -42,6 +43,17 @@ const char *json_string(const cJSON *obj, const char *key)
 {
 	const cJSON *v = json_unique(obj, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+enum json_member json_member_string(const cJSON *obj, const char *key, const char **out)
+{
+	int named = 0;
+	for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next)
+		named += c->string && strcasecmp(c->string, key) == 0;
+	*out = json_string(obj, key);
+	if (named == 0)
+		return JSON_MISSING;
+	return named == 1 && *out ? JSON_STRING : JSON_UNCLEAR;
 }
 
 bool json_int64(const cJSON *obj, const char *key, int64_t *out)

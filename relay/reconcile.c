@@ -16,8 +16,6 @@
 #include <string.h>
 
 #define MAX_PAGES 100 /* 10,000 charges listed: past that, ask again later */
-/* The gateway's clock may run behind ours: list from a little earlier. */
-#define CLOCK_SKEW 300
 
 struct lookup_job {
 	struct lookup_job *next;               /* relay.lookups_done / lookups_batch */
@@ -79,6 +77,7 @@ static void on_page(struct http_transfer *t, void *arg)
 		.body_len = res->body_len,
 		.body_truncated = res->body_truncated,
 		.lookup_at = at,
+		.lookup_since = l->since,
 	};
 	r->gateway->parse_lookup(&l->charge, &ans, &l->verdict);
 	if (l->verdict.found == LOOKUP_NEXT_PAGE) {
@@ -147,8 +146,9 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 		copy_field(c->customer, sizeof(c->customer), res, i, 7);
 		copy_field(c->source, sizeof(c->source), res, i, 8);
 		copy_field(l->claim_token, sizeof(l->claim_token), res, i, 9);
-		/* the row was created before any send of it */
-		l->since = strtoll(PQgetvalue(res, i, 10), NULL, 10) - CLOCK_SKEW;
+		/* the row was created before any send of it; the gateway's
+		 * clock may run behind ours: list from a little earlier */
+		l->since = strtoll(PQgetvalue(res, i, 10), NULL, 10) - LOOKUP_CLOCK_SKEW;
 		struct log_ref ref = ref_of(l);
 		log_at(LOG_LEVEL_DEBUG, &ref, "looking up (%s inconclusive so far)",
 		       PQgetvalue(res, i, 11));

@@ -98,6 +98,10 @@ is "$(q '[.transactions[].invoiceNumber] | join(",")')" "1,1,2,2,3,4" \
   "unsettled list: every transaction, oldest first (declined and held too)"
 list getUnsettledTransactionListRequest '"paging":{"limit":2,"offset":2}'
 is "$(q '[.transactions[].invoiceNumber] | join(",")')" "2,2" "paging: limit 2, offset (page) 2"
+list getUnsettledTransactionListRequest '"sorting":{"orderBy":"submitTimeUTC","orderDescending":true},"paging":{"limit":4,"offset":1}'
+is "$(q '[.transactions[].invoiceNumber] | join(",")')" "4,3,2,2" "sorting.orderDescending: newest first"
+list getUnsettledTransactionListRequest '"sorting":{"orderBy":"submitTimeUTC","orderDescending":true},"paging":{"limit":4,"offset":2}'
+is "$(q '[.transactions[].invoiceNumber] | join(",")')" "1,1" "newest first, page 2: the oldest"
 list getUnsettledTransactionListRequest '"paging":{"limit":2,"offset":9}'
 is "$(q '.messages.message[0].code + " " + (.transactions|tostring)')" "I00004 null" "past the end: I00004, no list"
 B=$(curl -sf -X POST "$URL/_control/anet/settle" | jq -r .batchId)

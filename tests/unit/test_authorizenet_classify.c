@@ -30,6 +30,21 @@ static struct verdict answer(long status, const char *body)
 
 static struct verdict ok200(const char *body) { return answer(200, body); }
 
+/* Each of cases, between before and after, is a 200 answer of class want. */
+static void each_is(const char *before, const char *const *cases, size_t n, const char *after,
+		    enum outcome want)
+{
+	for (size_t i = 0; i < n; i++) {
+		char body[1024];
+		snprintf(body, sizeof(body), "%s%s%s", before, cases[i], after);
+		struct verdict v = ok200(body);
+		if (v.outcome != want)
+			fail_msg("case %zu (%s): %s (%s)", i, cases[i], outcome_state(v.outcome), v.reason);
+	}
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 #define MSG_OK "\"messages\":{\"resultCode\":\"Ok\",\"message\":[{\"code\":\"I00001\",\"text\":\"Successful.\"}]}"
 #define MSG_ERR "\"messages\":{\"resultCode\":\"Error\",\"message\":[{\"code\":\"E00027\",\"text\":\"The transaction was unsuccessful.\"}]}"
 #define REF "\"refId\":\"77\""
@@ -170,15 +185,10 @@ static void approved_after_bom(void **state)
 static void approved_without_usable_trans_id(void **state)
 {
 	(void)state;
-	static const char *const ids[] = {"\"0\"", "\"\"", "\"abc\"", "60012345678", "null"};
-	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-		char body[512];
-		snprintf(body, sizeof(body),
-			 "{\"transactionResponse\":{\"responseCode\":\"1\",\"transId\":%s}," REF
-			 "," MSG_OK "}",
-			 ids[i]);
-		assert_int_equal(ok200(body).outcome, OUTCOME_UNKNOWN);
-	}
+	static const char *const ids[] = {"\"0\"", "\"00\"", "\"000000\"", "\"\"", "\"abc\"",
+					  "60012345678", "null"};
+	each_is("{\"transactionResponse\":{\"responseCode\":\"1\",\"transId\":", ids, COUNT(ids),
+		"}," REF "," MSG_OK "}", OUTCOME_UNKNOWN);
 }
 
 static void declined(void **state)
@@ -191,6 +201,41 @@ static void declined(void **state)
 	assert_int_equal(v.outcome, OUTCOME_DECLINED);
 	assert_string_equal(v.gateway_ref, "60099");
 	assert_non_null(strstr(v.reason, "been declined"));
+}
+
+/* Response code 2 is a decline only when its reasons say so: a duplicate
+ * (11) may name an approved original, a login refusal (13) or processor
+ * trouble may hide a charge, and no readable reason proves nothing. */
+static void declined_only_with_clear_reasons(void **state)
+{
+	(void)state;
+	static const char *const tr[] = {
+		"\"authCode\":\"A1B2C3\",\"transId\":\"600123\",\"errors\":[{\"errorCode\":\"11\","
+		"\"errorText\":\"A duplicate transaction has been submitted.\"}]",
+		"\"transId\":\"600123\",\"errors\":[{\"errorCode\":\"2\",\"errorText\":\"x\"},"
+		"{\"errorCode\":\"11\",\"errorText\":\"dup\"}]",
+		"\"transId\":\"0\",\"errors\":[{\"errorCode\":\"120\",\"errorText\":\"x\"}]",
+		"\"transId\":\"0\",\"errors\":[{\"errorCode\":\"19\",\"errorText\":\"x\"}]",
+		"\"transId\":\"0\",\"errors\":[{\"errorCode\":\"13\",\"errorText\":\"x\"}]",
+		"\"transId\":\"0\"",
+		"\"transId\":\"0\",\"errors\":[]",
+		"\"transId\":\"0\",\"errors\":[{\"errorCode\":\"x\"}]",
+		"\"transId\":\"0\",\"errors\":[{\"errorCode\":\"99999999999999999999999\"}]",
+	};
+	each_is("{\"transactionResponse\":{\"responseCode\":\"2\",", tr, COUNT(tr), "}," REF "," MSG_ERR "}",
+		OUTCOME_UNKNOWN);
+}
+
+/* An error code that is not a plain number in range says nothing: unknown,
+ * never failed. */
+static void unreadable_error_code_is_unknown(void **state)
+{
+	(void)state;
+	static const char *const codes[] = {"99999999999999999999999", "9223372036854775808",
+					    "+6", " 6", "-6", "6x", "", "0x6"};
+	each_is("{\"transactionResponse\":{\"responseCode\":\"3\",\"transId\":\"0\",\"errors\":"
+		"[{\"errorCode\":\"",
+		codes, COUNT(codes), "\",\"errorText\":\"x\"}]}," REF "," MSG_ERR "}", OUTCOME_UNKNOWN);
 }
 
 static void error_is_failed(void **state)
@@ -207,15 +252,10 @@ static void error_processor_trouble_is_unknown(void **state)
 {
 	(void)state;
 	static const char *const codes[] = {"19", "23", "57", "120", "121", "122"};
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		char body[512];
-		snprintf(body, sizeof(body),
-			 "{\"transactionResponse\":{\"responseCode\":\"3\",\"errors\":[{\"errorCode\":"
-			 "\"%s\",\"errorText\":\"An error occurred during processing.\"}]}," REF
-			 "," MSG_ERR "}",
-			 codes[i]);
-		assert_int_equal(ok200(body).outcome, OUTCOME_UNKNOWN);
-	}
+	each_is("{\"transactionResponse\":{\"responseCode\":\"3\",\"errors\":[{\"errorCode\":\"", codes,
+		COUNT(codes),
+		"\",\"errorText\":\"An error occurred during processing.\"}]}," REF "," MSG_ERR "}",
+		OUTCOME_UNKNOWN);
 }
 
 static void duplicate_of_approved_is_already_charged(void **state)
@@ -240,17 +280,17 @@ static void duplicate_without_proof_is_unknown(void **state)
 		"\"transId\":\"60055\"",
 		"\"transId\":\"60055\",\"authCode\":\"000000\"",
 		"\"transId\":\"60055\",\"authCode\":\"\"",
+		/* blanks are no approval code */
+		"\"transId\":\"60055\",\"authCode\":\"      \"",
+		"\"transId\":\"60055\",\"authCode\":\" 0 0 \"",
+		"\"transId\":\"60055\",\"authCode\":\"\\t\"",
+		/* a transId of zeros is no transaction */
+		"\"transId\":\"000\",\"authCode\":\"A1B2C3\"",
 	};
-	for (size_t i = 0; i < sizeof(tr) / sizeof(tr[0]); i++) {
-		char body[512];
-		snprintf(body, sizeof(body),
-			 "{\"transactionResponse\":{\"responseCode\":\"3\",%s,\"errors\":[{"
-			 "\"errorCode\":\"11\",\"errorText\":\"A duplicate transaction has been "
-			 "submitted.\"}]}," REF "," MSG_ERR "}",
-			 tr[i]);
-		struct verdict v = ok200(body);
-		assert_int_equal(v.outcome, OUTCOME_UNKNOWN);
-	}
+	each_is("{\"transactionResponse\":{\"responseCode\":\"3\",", tr, COUNT(tr),
+		",\"errors\":[{\"errorCode\":\"11\",\"errorText\":\"A duplicate transaction has been "
+		"submitted.\"}]}," REF "," MSG_ERR "}",
+		OUTCOME_UNKNOWN);
 }
 
 static void held_for_review_is_unknown(void **state)
@@ -391,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup(approved_after_bom, setup),
 		cmocka_unit_test_setup(approved_without_usable_trans_id, setup),
 		cmocka_unit_test_setup(declined, setup),
+		cmocka_unit_test_setup(declined_only_with_clear_reasons, setup),
+		cmocka_unit_test_setup(unreadable_error_code_is_unknown, setup),
 		cmocka_unit_test_setup(error_is_failed, setup),
 		cmocka_unit_test_setup(error_processor_trouble_is_unknown, setup),
 		cmocka_unit_test_setup(duplicate_of_approved_is_already_charged, setup),

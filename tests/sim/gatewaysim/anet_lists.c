@@ -1,6 +1,6 @@
 /* anet_lists.c: the three reporting calls Authorize.Net's lookups use:
  * getUnsettledTransactionListRequest and getTransactionListRequest (paged,
- * oldest first) and getSettledBatchListRequest (by settlement date, at most
+ * oldest first, or newest first with sorting.orderDescending) and getSettledBatchListRequest (by settlement date, at most
  * 31 days). Forgotten transactions (fault forget_after) are in none of
  * them. Runs with the lock held. */
 #include "anet_sim.h"
@@ -93,7 +93,18 @@ static bool paging(const cJSON *call, size_t *limit, size_t *page)
 	return true;
 }
 
-/* One page of the transactions in `batch` (0: unsettled), oldest first. */
+/* sorting {orderBy, orderDescending}: true when the newest come first
+ * (submitTimeUTC and id order alike here: transactions are kept in the
+ * order they were made). */
+static bool newest_first(const cJSON *call)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(call, "sorting"), "orderDescending");
+	return cJSON_IsTrue(d) || (cJSON_IsString(d) && strcmp(d->valuestring, "true") == 0);
+}
+
+/* One page of the transactions in `batch` (0: unsettled), oldest first
+ * unless sorting asks for the newest first. */
 static void list_page(struct sim *s, const cJSON *call, const char *ref, int64_t batch,
 		      struct api_reply *reply)
 {
@@ -102,10 +113,11 @@ static void list_page(struct sim *s, const cJSON *call, const char *ref, int64_t
 		refuse(reply, ref, "E00013", "Paging: limit must be 1 to 1000, offset 1 or more.");
 		return;
 	}
+	bool descending = newest_first(call);
 	cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
-	size_t skip = (page - 1) * limit, n = 0;
-	for (size_t i = 0; root && list && i < s->charges.count && n < limit; i++) {
-		const struct charge *c = s->charges.items[i];
+	size_t skip = (page - 1) * limit, n = 0, count = s->charges.count;
+	for (size_t i = 0; root && list && i < count && n < limit; i++) {
+		const struct charge *c = s->charges.items[descending ? count - 1 - i : i];
 		if (!c->anet_status || c->forgotten || c->batch != batch)
 			continue;
 		if (skip > 0) {
