@@ -4,6 +4,9 @@
 # have left) and are settled by lookups, with no person involved; nothing is
 # sent twice, nothing recorded twice, and every invariant, liveness (I5)
 # included, holds against the gateway's ledger.
+# Part of `make chaos` (fixed passes 1 and 3 of every point, for a table
+# comparable across runs); `make test` sweeps every point once at a seeded
+# pass in tests/system/chaos_short.sh.
 source "$(dirname "$0")/../lib/system.sh"
 source "$CG_ROOT/tests/lib/peers.sh"
 trap 'peers_stop_all; _system_cleanup' EXIT
