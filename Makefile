@@ -12,7 +12,7 @@ PREFIX      ?= /usr/local
 DESTDIR     ?=
 VERSION     := $(shell cat VERSION)
 
-PKGS        := libpq inih libcurl libcjson libmicrohttpd
+PKGS        := libpq inih libcurl libcjson libmicrohttpd libsystemd
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 CMOCKA_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -5,6 +5,7 @@
 #include "hostport.h"
 #include "log.h"
 #include "metrics.h"
+#include "sdnotify.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -18,15 +19,24 @@ static const char *const crash_points[] = {
 };
 
 
+struct charger_main {
+	struct charger ch;
+	struct sdnotify notify;
+};
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	struct charger *ch = w->data;
-	if (w->signum == SIGHUP) /* a reload must never kill a daemon */
+	struct charger_main *m = w->data;
+	if (w->signum == SIGHUP) { /* a reload must never kill a daemon */
+		sdnotify_reload_begin(&m->notify);
 		log_info("SIGHUP: nothing to reload; configuration changes need a restart");
-	else
-		charger_stop(ch, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		sdnotify_reload_end(&m->notify, "running (SIGHUP: nothing to reload)");
+	} else {
+		sdnotify_stopping(&m->notify, "stopping: finishing the batch on the wire");
+		charger_stop(&m->ch, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
 }
 
 int main(int argc, char **argv)
@@ -76,8 +86,9 @@ int main(int argc, char **argv)
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 1;
 	}
-	struct charger ch;
-	if (charger_init(&ch, loop, &cfg) != 0) {
+	struct charger_main m = {0};
+	struct charger *ch = &m.ch;
+	if (charger_init(ch, loop, &cfg) != 0) {
 		log_error("out of memory");
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 1;
@@ -86,27 +97,32 @@ int main(int argc, char **argv)
 	ev_signal_init(&term, on_signal, SIGTERM);
 	ev_signal_init(&intr, on_signal, SIGINT);
 	ev_signal_init(&hup, on_signal, SIGHUP);
-	term.data = intr.data = hup.data = &ch;
+	term.data = intr.data = hup.data = &m;
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
 	ev_signal_start(loop, &hup);
 	struct daemon_metrics metrics = {0};
-	if (cfg.metrics_listen[0] && charger_metrics_start(&metrics, &ch, err, sizeof(err)) != 0) {
+	if (cfg.metrics_listen[0] && charger_metrics_start(&metrics, ch, err, sizeof(err)) != 0) {
 		log_error("refusing to run: %s", err);
-		ch.exit_code = 1;
+		ch->exit_code = 1;
 	} else {
 		log_info("started (%s, batch %d%s)", cfg.once ? "once" : "daemon", cfg.batch,
 			 cfg.once ? "" : ", interval set by --interval");
+		/* the loop is about to turn: up, for systemd (the first pass
+		 * waits for the database on its own, with backoff) */
+		sdnotify_start(&m.notify, loop);
+		sdnotify_ready(&m.notify, cfg.once ? "running once" : "running: a pass every --interval");
 		ev_run(loop, 0);
+		sdnotify_stop(&m.notify);
 	}
 
 	daemon_metrics_stop(&metrics);
 	ev_signal_stop(loop, &term);
 	ev_signal_stop(loop, &intr);
 	ev_signal_stop(loop, &hup);
-	charger_free(&ch);
+	charger_free(ch);
 	ev_loop_destroy(loop);
-	log_info("exiting with status %d", ch.exit_code);
+	log_info("exiting with status %d", ch->exit_code);
 	cfg_free(&charger_cfg_spec, &cfg);
-	return ch.exit_code;
+	return ch->exit_code;
 }

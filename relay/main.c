@@ -52,6 +52,7 @@ static void stop(struct relay *r, const char *why)
 		return;
 	}
 	r->stopping = true;
+	sdnotify_stopping(&r->notify, "stopping: finishing what is in flight");
 	log_info("%s: no more claims; finishing %d charge(s) and %d email(s) in flight (at most "
 		 "%g s)",
 		 why, r->inflight, r->email_inflight, r->cfg->http_timeout + 10);
@@ -75,7 +76,7 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* SIGHUP: read the gateway key again (the usual fix after a 401) and
  * resume sending. The rest of the configuration needs a restart for now. */
-static void reload(struct relay *r)
+static void reload_key(struct relay *r)
 {
 	char why[256];
 	if (!r->cfg->gateway_key_file[0]) {
@@ -100,6 +101,14 @@ static void reload(struct relay *r)
 	}
 	r->sending_stopped = false;
 	charges_claim(r);
+}
+
+/* Under systemd, `systemctl reload` waits for the READY=1 that ends it. */
+static void reload(struct relay *r)
+{
+	sdnotify_reload_begin(&r->notify);
+	reload_key(r);
+	sdnotify_reload_end(&r->notify, "running (SIGHUP handled)");
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -159,6 +168,9 @@ static void on_actor_set(struct pgc *db, const PGresult *res, const char *error,
 		return; /* the connection went; the next ready hook starts over */
 	}
 	r->db_ready = true;
+	/* up: connected, schema checked, role set (sent once; reconnects are
+	 * not news to systemd) */
+	sdnotify_ready(&r->notify, "running: connected to the database");
 	r->draining = r->answered > 0;
 	if (r->answered)
 		log_info("database back: recording %d outcome(s) kept in memory", r->answered);
@@ -275,8 +287,10 @@ static int run(struct relay *r)
 			 "committed claim could send a row twice; run PostgreSQL with synchronous "
 			 "replication (not verified by the relay)",
 			 r->gateway->name);
+	sdnotify_start(&r->notify, loop);
 	pgc_start(r->db);
 	ev_run(loop, 0);
+	sdnotify_stop(&r->notify);
 
 out:
 	relay_metrics_stop(r);

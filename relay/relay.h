@@ -10,6 +10,7 @@
 #include "prom.h"
 #include "relay_config.h"
 #include "schema_check.h"
+#include "sdnotify.h"
 
 #include <ev.h>
 
@@ -85,6 +86,7 @@ struct relay {
 	struct http_client *http;
 	struct schema_check check;
 	char owner[96]; /* lease_owner and event actor: "relay host:pid" */
+	struct sdnotify notify; /* systemd: READY=1 once the database is usable */
 	bool db_ready, stopping;
 
 	/* charges */
