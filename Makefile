@@ -47,7 +47,7 @@ help:
 	@echo "make            build build/bin/charger, build/bin/relay and the test programs"
 	@echo "make deps       install the Debian packages (apt-get, as root) and the npm test peers (npm ci)"
 	@echo "make test       build everything and run every test suite against a throwaway PostgreSQL"
-	@echo "make install    install binaries, migrations and docs (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "make install    install binaries, migrations, man pages, example configs, systemd units, docs (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make demo       end-to-end demonstration on a private cluster (DEMO_INVOICES, DEMO_LATENCY_MS)"
 	@echo "make bench      benchmark (not yet: issue 7)"
 	@echo "make chaos      long fault suite: CHAOS_ITERATIONS (20), CHAOS_SEED, CHAOS_ONLY (see the README)"
@@ -121,14 +121,45 @@ asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%)
 test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
 	@tests/run
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/chargeguard/migrations \
-	           $(DESTDIR)$(PREFIX)/share/doc/chargeguard
-	install -m 0755 build/bin/charger $(DESTDIR)$(PREFIX)/bin/charger
-	install -m 0755 build/bin/relay $(DESTDIR)$(PREFIX)/bin/relay
-	install -m 0755 db/migrate $(DESTDIR)$(PREFIX)/share/chargeguard/migrate
-	install -m 0644 db/migrations/*.sql $(DESTDIR)$(PREFIX)/share/chargeguard/migrations/
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/chargeguard/
+# Installs what runs in production; builds only the two daemons (so an
+# install from a built tree compiles nothing). Directories, all overridable:
+#   BINDIR (PREFIX/bin), MANDIR (PREFIX/share/man), DATADIR (PREFIX/share/chargeguard:
+#   migrate and migrations/), DOCDIR (PREFIX/share/doc/chargeguard, examples/ in it),
+#   SYSTEMDUNITDIR (PREFIX/lib/systemd/system, searched by systemd for /usr and
+#   /usr/local), SYSCONFDIR (/etc: the units read /etc/chargeguard/*.conf).
+# The example configs are copied to SYSCONFDIR/chargeguard only when absent:
+# an administrator's file is never overwritten. No step needs root when
+# DESTDIR is set (no chown; modes only).
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DATADIR        ?= $(PREFIX)/share/chargeguard
+DOCDIR         ?= $(PREFIX)/share/doc/chargeguard
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR     ?= /etc
+UNITS          := chargeguard-charger.service chargeguard-relay.service
+
+install: build/bin/charger build/bin/relay
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
+	           $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	           $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/chargeguard
+	install -m 0755 build/bin/charger build/bin/relay $(DESTDIR)$(BINDIR)/
+	install -m 0755 db/migrate $(DESTDIR)$(DATADIR)/migrate
+	install -m 0644 db/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	install -m 0644 man/charger.8 man/relay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/chargeguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 conf/charger.conf conf/relay.conf $(DESTDIR)$(DOCDIR)/examples/
+	for f in charger.conf relay.conf; do \
+	  [ -e $(DESTDIR)$(SYSCONFDIR)/chargeguard/$$f ] || \
+	    install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/chargeguard/$$f || exit 1; \
+	done
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u.in \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	  mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	@echo "installed under $(DESTDIR)$(PREFIX); next: man relay, man chargeguard.conf," \
+	     "docs/operations.md (\"Running under systemd\")"
 
 demo: all
 	@scripts/demo
