@@ -141,6 +141,21 @@ static void copy_field(char *dst, size_t len, const PGresult *res, int row, int 
 	snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
+void charge_from_row(const PGresult *res, int row, struct charge *c, char *claim_token,
+		     size_t token_len)
+{
+	c->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	c->invoice_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	c->attempt = atoi(PQgetvalue(res, row, 2));
+	copy_field(c->idempotency_key, sizeof(c->idempotency_key), res, row, 3);
+	c->amount_cents = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+	copy_field(c->currency, sizeof(c->currency), res, row, 5);
+	c->customer_id = strtoll(PQgetvalue(res, row, 6), NULL, 10);
+	copy_field(c->customer, sizeof(c->customer), res, row, 7);
+	copy_field(c->source, sizeof(c->source), res, row, 8);
+	copy_field(claim_token, token_len, res, row, 9);
+}
+
 static void take_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	struct relay *r = arg;
@@ -173,17 +188,7 @@ static void take_claimed(struct pgc *db, const PGresult *res, const char *error,
 			break;
 		}
 		j->relay = r;
-		struct charge *c = &j->charge;
-		c->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		c->invoice_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		c->attempt = atoi(PQgetvalue(res, i, 2));
-		copy_field(c->idempotency_key, sizeof(c->idempotency_key), res, i, 3);
-		c->amount_cents = strtoll(PQgetvalue(res, i, 4), NULL, 10);
-		copy_field(c->currency, sizeof(c->currency), res, i, 5);
-		c->customer_id = strtoll(PQgetvalue(res, i, 6), NULL, 10);
-		copy_field(c->customer, sizeof(c->customer), res, i, 7);
-		copy_field(c->source, sizeof(c->source), res, i, 8);
-		copy_field(j->claim_token, sizeof(j->claim_token), res, i, 9);
+		charge_from_row(res, i, &j->charge, j->claim_token, sizeof(j->claim_token));
 		j->lease_deadline = deadline;
 		j->heartbeat = 0; /* in no heartbeat yet: one on the wire must not judge it */
 		j->next = r->jobs;

@@ -111,11 +111,6 @@ static void start_page(struct relay *r, struct lookup_job *l)
 	done(r, l);
 }
 
-static void copy_field(char *dst, size_t len, const PGresult *res, int row, int col)
-{
-	snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
-}
-
 static void on_claimed(struct pgc *db, const PGresult *res, const char *error, void *arg)
 {
 	(void)db;
@@ -136,16 +131,7 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 		r->lookup_jobs = l;
 		r->lookup_inflight++;
 		struct charge *c = &l->charge;
-		c->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		c->invoice_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		c->attempt = atoi(PQgetvalue(res, i, 2));
-		copy_field(c->idempotency_key, sizeof(c->idempotency_key), res, i, 3);
-		c->amount_cents = strtoll(PQgetvalue(res, i, 4), NULL, 10);
-		copy_field(c->currency, sizeof(c->currency), res, i, 5);
-		c->customer_id = strtoll(PQgetvalue(res, i, 6), NULL, 10);
-		copy_field(c->customer, sizeof(c->customer), res, i, 7);
-		copy_field(c->source, sizeof(c->source), res, i, 8);
-		copy_field(l->claim_token, sizeof(l->claim_token), res, i, 9);
+		charge_from_row(res, i, c, l->claim_token, sizeof(l->claim_token));
 		/* the row was created before any send of it; the gateway's
 		 * clock may run behind ours: list from a little earlier */
 		l->since = strtoll(PQgetvalue(res, i, 10), NULL, 10) - LOOKUP_CLOCK_SKEW;

@@ -140,6 +140,10 @@ double relay_now(struct relay *r); /* monotonic seconds */
 /* charges.c */
 void charges_claim(struct relay *r);
 void job_free(struct job *j);
+/* A claimed charge from row `row` of claim_charges' or claim_lookups'
+ * answer (the same first ten columns, the claim token last). */
+void charge_from_row(const PGresult *res, int row, struct charge *c, char *claim_token,
+		     size_t token_len);
 
 /* record.c */
 void record_enqueue(struct relay *r, struct job *j);
