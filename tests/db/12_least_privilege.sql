@@ -65,25 +65,6 @@ SELECT m.rel, r.role, r.ord,
                    ELSE m.public END AS privs
   FROM matrix m CROSS JOIN roles r;
 
--- The functions each role may execute (PUBLIC: none).
-CREATE TEMP TABLE may_execute (role name, func regprocedure);
-INSERT INTO may_execute VALUES
-    ('outbox_charger',  'outbox.enqueue_due(integer, boolean)'),
-    ('outbox_relay',    'outbox.claim_charges(text, double precision, integer)'),
-    ('outbox_relay',    'outbox.record_charges(jsonb, double precision[], double precision)'),
-    ('outbox_relay',    'outbox.extend_leases(jsonb, double precision)'),
-    ('outbox_relay',    'outbox.expire_leases(integer, double precision)'),
-    ('outbox_relay',    'outbox.claim_emails(text, double precision, integer)'),
-    ('outbox_relay',    'outbox.record_emails(jsonb)'),
-    ('outbox_relay',    'outbox.claim_lookups(text, double precision, integer)'),
-    ('outbox_relay',    'outbox.record_lookups(jsonb, double precision[], double precision[], double precision)'),
-    ('outbox_relay',    'outbox.metrics_snapshot()'),
-    ('outbox_reader',   'outbox.current_actor()'),
-    ('outbox_operator', 'outbox.current_actor()'),
-    ('outbox_operator', 'outbox.replay(bigint, text)'),
-    ('outbox_operator', 'outbox.cancel(bigint, text)'),
-    ('outbox_operator', 'outbox.resolve(bigint, text, text, text, double precision[])');
-
 -- The login roles tests/run creates, and the one group each must reach.
 CREATE TEMP TABLE logins (login name, grp name, ord int);
 INSERT INTO logins VALUES
@@ -171,9 +152,9 @@ RETURNS SETOF regprocedure LANGUAGE sql STABLE AS $$
      WHERE n.nspname IN ('billing', 'outbox') AND has_function_privilege(p_role, p.oid, 'EXECUTE')
 $$;
 SELECT set_eq(format('SELECT * FROM pg_temp.executable_by(%L)', r.role),
-              format('SELECT func FROM may_execute WHERE role = %L', r.role),
+              format('SELECT func FROM pg_temp.cg_may_execute() WHERE role = %L', r.role),
               format('%s may execute exactly: %s', r.role,
-                     coalesce((SELECT string_agg(func::text, ', ' ORDER BY func::text) FROM may_execute m
+                     coalesce((SELECT string_agg(func::text, ', ' ORDER BY func::text) FROM pg_temp.cg_may_execute() m
                                 WHERE m.role = r.role), 'no function of billing or outbox')))
   FROM roles r ORDER BY r.ord;
 SELECT is_empty(
