@@ -1,6 +1,6 @@
 -- 10_operator_roles: who may use the DBA surface (0007_operator.sql).
 --
--- Each check switches to the group role with SET ROLE and tries the call for
+-- Each check switches to the group role (SET ROLE, or helpers.psql's refused_as) and tries the call for
 -- real (refusals must be SQLSTATE 42501 with PostgreSQL's own "permission
 -- denied" message). Proves that:
 --   * outbox_operator may execute outbox.replay, outbox.cancel and
@@ -47,32 +47,6 @@ SELECT plan((
     + 2 * (SELECT count(*) FROM views)                   -- reader, operator read the views
     + 2 * (SELECT count(*) FROM views)                   -- relay, charger do not
 )::int);
-
--- Run p_sql as p_role; it must be refused with 42501 and p_message.
-CREATE FUNCTION pg_temp.refused_as(p_role name, p_sql text, p_message text, p_description text)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    t text;
-BEGIN
-    EXECUTE format('SET ROLE %I', p_role);
-    t := throws_ok(p_sql, '42501', p_message, p_description);
-    RESET ROLE;
-    RETURN t;
-END
-$$;
-
--- Run p_sql as p_role; it must succeed.
-CREATE FUNCTION pg_temp.allowed_as(p_role name, p_sql text, p_description text)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    t text;
-BEGIN
-    EXECUTE format('SET ROLE %I', p_role);
-    t := lives_ok(p_sql, p_description);
-    RESET ROLE;
-    RETURN t;
-END
-$$;
 
 -- 1. What the operator and the reader may execute, from the catalog.
 SELECT set_eq(
