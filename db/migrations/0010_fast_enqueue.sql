@@ -13,7 +13,8 @@
 -- stops at the batch size. tests/db/13_fast_enqueue checks, edge by edge, that
 -- exactly the invoices charge_problem() passes are enqueued, and that the
 -- plan reads invoices_due_idx. charge_problem() still gives the reason that
--- outbox.unchargeable reports.
+-- outbox.unchargeable reports. Likewise the invoices are marked in_flight by
+-- primary key: the join it replaces was planned as a hash of every invoice.
 
 CREATE OR REPLACE FUNCTION outbox.enqueue_due(p_batch integer, p_report boolean DEFAULT true)
 RETURNS TABLE (invoice_id bigint, charge_id bigint, email_id bigint,
@@ -43,8 +44,10 @@ BEGIN
          LIMIT p_batch
            FOR UPDATE OF i SKIP LOCKED
     ), marked AS (
+        -- by primary key, one probe per invoice (a join here was planned
+        -- as a hash of the whole invoices table, once per batch)
         UPDATE billing.invoices i SET status = 'in_flight'
-          FROM due WHERE i.id = due.id
+         WHERE i.id = ANY (ARRAY(SELECT due.id FROM due))
         RETURNING i.id
     ), charges AS (
         INSERT INTO outbox.messages (kind, invoice_id, idempotency_key, state, amount_cents, currency)
