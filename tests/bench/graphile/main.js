@@ -67,6 +67,10 @@ async function main() {
     },
   });
 
+  // One statement: the invoices go in_flight and their jobs are added in
+  // the same transaction. add_jobs is graphile's bulk form of add_job: for
+  // 5,000 jobs here about 2 s, against 11 to 39 s for add_job per row; and
+  // its one NOTIFY carries the count, which wakes that many idle workers.
   const t0 = performance.now();
   const { rows: [{ n }] } = await pool.query(
     `WITH due AS (
@@ -76,12 +80,15 @@ async function main() {
                           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
                           FOR UPDATE SKIP LOCKED)
        RETURNING i.id, i.failed_attempts)
-     SELECT count(graphile_worker.add_job('charge', json_build_object('invoice_id', id,
-              'key', 'graphile_' || $1::text || '_' || id || '_' || failed_attempts))) AS n
-       FROM due`, [runId]);
+     SELECT count(*) AS n FROM graphile_worker.add_jobs(ARRAY(
+       SELECT ROW('charge', json_build_object('invoice_id', id,
+                    'key', 'graphile_' || $1::text || '_' || id || '_' || failed_attempts),
+                  NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec
+         FROM due))`, [runId]);
   say(`enqueued ${n} jobs in ${((performance.now() - t0) / 1000).toFixed(3)} s; concurrency ${concurrency}`);
 
-  let done = -1, lastChange = performance.now(), left = Number(n), failedJobs = 0;
+  const PROGRESS_MS = 2000;
+  let done = -1, lastChange = performance.now(), lastSaid = 0, left = Number(n), failedJobs = 0;
   while (left > 0) {
     await new Promise((r) => setTimeout(r, 200));
     const { rows: [j] } = await pool.query(
@@ -94,7 +101,10 @@ async function main() {
     if (now !== done) {
       done = now;
       lastChange = performance.now();
-      say(`${done}/${n} recorded (${(done / ((performance.now() - t0) / 1000)).toFixed(0)}/s)`);
+      if (lastChange - lastSaid >= PROGRESS_MS || left === 0) {
+        lastSaid = lastChange;
+        say(`${done}/${n} recorded (${(done / ((lastChange - t0) / 1000)).toFixed(0)}/s)`);
+      }
     } else if (performance.now() - lastChange > STALL_MS) {
       say(`no job finished for ${STALL_MS / 1000} s; ${left} left, ${failedJobs} with errors: giving up`);
       break;
