@@ -41,7 +41,7 @@ TOOL_SRC    := $(wildcard tests/tools/*.c)
 
 PROGRAMS    := bin/charger bin/relay sim/gatewaysim sim/smtpsink tools/checker
 
-all: deps $(PROGRAMS:%=build/%) tools
+all: deps $(PROGRAMS:%=build/%) tools build/bench/naive_loop
 
 help:
 	@echo "make            build build/bin/charger, build/bin/relay and the test programs"
@@ -114,11 +114,21 @@ TEST_BINS   := $(UNIT_NAMES:%=build/tests/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 tools: $(TOOL_NAMES:%=build/tools/%)
 
+# The benchmark's naive baseline (tests/bench/naive_loop.c), release flags
+# only: it links libpq, libcurl and cJSON and nothing of ours. It applies
+# tests/bench/baseline_schema.sql from this tree at start.
+BENCH_PKGS := libpq libcurl libcjson
+build/bench/naive_loop: tests/bench/naive_loop.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(WARN) $(REL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) \
+	  -DBASELINE_SCHEMA_SQL='"$(CURDIR)/tests/bench/baseline_schema.sql"' $< -o $@ \
+	  $(shell pkg-config --libs $(BENCH_PKGS))
+
 asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 # The whole suite: unit tests (release, sanitizers, valgrind), pgTAP, system
 # tests. tests/run prints one line per suite and ends with the total.
-test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
+test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools build/bench/naive_loop
 	@tests/run
 
 # Installs what runs in production; builds only the two daemons (so an
