@@ -41,7 +41,7 @@ TOOL_SRC    := $(wildcard tests/tools/*.c)
 
 PROGRAMS    := bin/charger bin/relay sim/gatewaysim sim/smtpsink tools/checker
 
-all: deps $(PROGRAMS:%=build/%) tools
+all: deps $(PROGRAMS:%=build/%) tools build/bench/naive_loop
 
 help:
 	@echo "make            build build/bin/charger, build/bin/relay and the test programs"
@@ -114,17 +114,27 @@ TEST_BINS   := $(UNIT_NAMES:%=build/tests/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 tools: $(TOOL_NAMES:%=build/tools/%)
 
+# The benchmark's naive baseline (tests/bench/naive_loop.c), release flags
+# only: it links libpq, libcurl and cJSON and nothing of ours. It applies
+# tests/bench/baseline_schema.sql from this tree at start.
+BENCH_PKGS := libpq libcurl libcjson
+build/bench/naive_loop: tests/bench/naive_loop.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(WARN) $(REL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) \
+	  -DBASELINE_SCHEMA_SQL='"$(CURDIR)/tests/bench/baseline_schema.sql"' $< -o $@ \
+	  $(shell pkg-config --libs $(BENCH_PKGS))
+
 asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%)
 
 # The whole suite: unit tests (release, sanitizers, valgrind), pgTAP, system
 # tests. tests/run prints one line per suite and ends with the total.
-test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
+test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools build/bench/naive_loop
 	@tests/run
 
 # Installs what runs in production; builds only the two daemons (so an
 # install from a built tree compiles nothing). Directories, all overridable:
-#   BINDIR (PREFIX/bin), MANDIR (PREFIX/share/man), DATADIR (PREFIX/share/chargeguard:
-#   migrate and migrations/), DOCDIR (PREFIX/share/doc/chargeguard, examples/ in it),
+#   BINDIR (PREFIX/bin: charger, relay, chargeguard-migrate), MANDIR (PREFIX/share/man),
+#   DATADIR (PREFIX/share/chargeguard: migrate and migrations/), DOCDIR (PREFIX/share/doc/chargeguard, examples/ in it),
 #   SYSTEMDUNITDIR (PREFIX/lib/systemd/system, searched by systemd for /usr and
 #   /usr/local), SYSCONFDIR (/etc: the units read /etc/chargeguard/*.conf).
 # The example configs are copied to SYSCONFDIR/chargeguard only when absent:
@@ -136,7 +146,8 @@ DATADIR        ?= $(PREFIX)/share/chargeguard
 DOCDIR         ?= $(PREFIX)/share/doc/chargeguard
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR     ?= /etc
-UNITS          := chargeguard-charger.service chargeguard-relay.service
+UNITS          := chargeguard-charger.service chargeguard-relay.service \
+                  chargeguard-charger-once.service chargeguard-charger-once.timer
 
 install: build/bin/charger build/bin/relay
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
@@ -144,6 +155,10 @@ install: build/bin/charger build/bin/relay
 	           $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/chargeguard
 	install -m 0755 build/bin/charger build/bin/relay $(DESTDIR)$(BINDIR)/
 	install -m 0755 db/migrate $(DESTDIR)$(DATADIR)/migrate
+	sed -e 's|^installed_migrations=""$$|installed_migrations="$(DATADIR)/migrations"|' db/migrate \
+	  >$(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp && \
+	  chmod 0755 $(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp && \
+	  mv $(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp $(DESTDIR)$(BINDIR)/chargeguard-migrate
 	install -m 0644 db/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
 	install -m 0644 man/charger.8 man/relay.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/chargeguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -154,7 +169,8 @@ install: build/bin/charger build/bin/relay
 	    install -m 0644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/chargeguard/$$f || exit 1; \
 	done
 	for u in $(UNITS); do \
-	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u.in \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	      -e '/^@CHARGER_SANDBOX@$$/{r systemd/charger-sandbox.inc' -e 'd;}' systemd/$$u.in \
 	    >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
 	  mv $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
 	done

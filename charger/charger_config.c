@@ -1,6 +1,8 @@
 /* charger_config.c: the charger's option table. */
 #include "charger_config.h"
 
+#include "hostport.h"
+
 #include <stddef.h>
 
 #define OFF(f) offsetof(struct charger_config, f)
@@ -42,7 +44,10 @@ const struct cfg_spec charger_cfg_spec = {
 		"writes their charge and notification rows to the outbox, then notifies the\n"
 		"relay. Nothing leaves the database. Any number of chargers may run at once;\n"
 		"no invoice is enqueued twice.\n",
-	.epilog = "Environment: OUTBOX_CRASH_AT=name[:n] kills the process at the n-th pass of a\n"
+	.epilog = "Signals: SIGTERM/SIGINT finish the batch on the wire, then exit. SIGHUP\n"
+		  "reloads the config file, environment and flags: every option not marked\n"
+		  "'reload needs a restart' takes its new value, one bad value keeps them all.\n"
+		  "Environment: OUTBOX_CRASH_AT=name[:n] kills the process at the n-th pass of a\n"
 		  "crash point (fault-injection tests); PG* variables as for libpq.\n"
 		  "Exit status: 0 done (or stopped by SIGTERM/SIGINT), 1 runtime failure (database\n"
 		  "unreachable past --db-wait, schema too old, SQL error), 2 bad usage or configuration.\n"
@@ -52,3 +57,12 @@ const struct cfg_spec charger_cfg_spec = {
 	.config_flag = "--config",
 	.other_sections = other_sections,
 };
+
+int charger_config_check(const struct charger_config *cfg, char *why, size_t whylen)
+{
+	struct hostport hp;
+	if (cfg->metrics_listen[0] &&
+	    hostport_parse("--metrics-listen", cfg->metrics_listen, &hp, why, whylen) != 0)
+		return -1;
+	return 0;
+}

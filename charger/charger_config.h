@@ -20,4 +20,7 @@ struct charger_config {
 
 extern const struct cfg_spec charger_cfg_spec;
 
+/* Checks beyond one value's bounds (the metrics address): 0, or -1 with why. */
+int charger_config_check(const struct charger_config *cfg, char *why, size_t whylen);
+
 #endif

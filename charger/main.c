@@ -2,9 +2,9 @@
 #include "charger_config.h"
 #include "crash.h"
 #include "enqueue.h"
-#include "hostport.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "sdnotify.h"
 
 #include <signal.h>
@@ -22,6 +22,8 @@ static const char *const crash_points[] = {
 struct charger_main {
 	struct charger ch;
 	struct sdnotify notify;
+	int argc; /* parsed again on SIGHUP */
+	char **argv;
 };
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -31,8 +33,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	struct charger_main *m = w->data;
 	if (w->signum == SIGHUP) { /* a reload must never kill a daemon */
 		sdnotify_reload_begin(&m->notify);
-		log_info("SIGHUP: nothing to reload; configuration changes need a restart");
-		sdnotify_reload_end(&m->notify, "running (SIGHUP: nothing to reload)");
+		charger_reload(&m->ch, m->argc, m->argv);
+		sdnotify_reload_end(&m->notify, "running (SIGHUP handled)");
 	} else {
 		sdnotify_stopping(&m->notify, "stopping: finishing the batch on the wire");
 		charger_stop(&m->ch, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -69,9 +71,7 @@ int main(int argc, char **argv)
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 2;
 	}
-	struct hostport listen_at;
-	if (cfg.metrics_listen[0] &&
-	    hostport_parse("--metrics-listen", cfg.metrics_listen, &listen_at, err, sizeof(err)) != 0) {
+	if (charger_config_check(&cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "charger: %s\n", err);
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 2;
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		cfg_free(&charger_cfg_spec, &cfg);
 		return 1;
 	}
-	struct charger_main m = {0};
+	struct charger_main m = {.argc = argc, .argv = argv};
 	struct charger *ch = &m.ch;
 	if (charger_init(ch, loop, &cfg) != 0) {
 		log_error("out of memory");

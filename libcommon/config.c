@@ -57,7 +57,7 @@ static void describe_range(const struct cfg_option *opt, char *buf, size_t len)
 	if (opt->type == CFG_INT)
 		snprintf(buf, len, "an integer from %.0f to %.0f", opt->min, opt->max);
 	else
-		snprintf(buf, len, "a number of seconds from %g to %g", opt->min, opt->max);
+		snprintf(buf, len, "a number of seconds from %.10g to %.10g", opt->min, opt->max);
 }
 
 int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *err,
@@ -131,7 +131,8 @@ int cfg_set(const struct cfg_option *opt, void *cfg, const char *value, char *er
 			    (*end != ',' && *end != '\0') || d < opt->min || d > opt->max ||
 			    list.n == CFG_LIST_MAX) {
 				seterr(err, errlen,
-				       "'%s' is not a list of 1 to %d comma-separated seconds, each from %g to %g",
+				       "'%s' is not a list of 1 to %d comma-separated seconds, each from %.10g "
+				       "to %.10g",
 				       shown(opt, value), CFG_LIST_MAX, opt->min, opt->max);
 				return -1;
 			}
@@ -325,6 +326,87 @@ void cfg_free(const struct cfg_spec *spec, void *cfg)
 			free(*slot);
 			*slot = NULL;
 		}
+	}
+}
+
+size_t cfg_value_size(const struct cfg_option *opt)
+{
+	switch (opt->type) {
+	case CFG_BOOL:
+		return sizeof(bool);
+	case CFG_INT:
+	case CFG_ENUM:
+		return sizeof(int);
+	case CFG_SECONDS:
+		return sizeof(double);
+	case CFG_STRING:
+		return sizeof(char *);
+	case CFG_SECONDS_LIST:
+		return sizeof(struct cfg_seconds_list);
+	}
+	return 0;
+}
+
+static const void *cfield(const void *cfg, const struct cfg_option *opt)
+{
+	return (const char *)cfg + opt->offset;
+}
+
+bool cfg_value_equal(const struct cfg_option *opt, const void *a, const void *b)
+{
+	if (opt->type == CFG_STRING) {
+		const char *x = *(char *const *)cfield(a, opt), *y = *(char *const *)cfield(b, opt);
+		return strcmp(x ? x : "", y ? y : "") == 0;
+	}
+	if (opt->type == CFG_SECONDS_LIST) {
+		const struct cfg_seconds_list *x = cfield(a, opt), *y = cfield(b, opt);
+		if (x->n != y->n)
+			return false;
+		for (int i = 0; i < x->n; i++)
+			if (x->v[i] != y->v[i])
+				return false;
+		return true;
+	}
+	/* bool, int, enum, double: no padding inside, compare the bytes */
+	return memcmp(cfield(a, opt), cfield(b, opt), cfg_value_size(opt)) == 0;
+}
+
+void cfg_value_format(const struct cfg_option *opt, const void *cfg, char *buf, size_t len)
+{
+	const void *f = cfield(cfg, opt);
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (opt->flags & CFG_SECRET) {
+		snprintf(buf, len, "(hidden)");
+		return;
+	}
+	switch (opt->type) {
+	case CFG_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)f ? "true" : "false");
+		break;
+	case CFG_INT:
+		snprintf(buf, len, "%d", *(const int *)f);
+		break;
+	case CFG_ENUM:
+		snprintf(buf, len, "%s", opt->choices[*(const int *)f]);
+		break;
+	case CFG_SECONDS:
+		snprintf(buf, len, "%.10g", *(const double *)f);
+		break;
+	case CFG_STRING: {
+		const char *s = *(char *const *)f;
+		snprintf(buf, len, "'%s'", s ? s : "");
+		break;
+	}
+	case CFG_SECONDS_LIST: {
+		const struct cfg_seconds_list *l = f;
+		size_t used = 0;
+		for (int i = 0; i < l->n && used < len; i++)
+			used += (size_t)snprintf(buf + used, len - used, "%s%.10g", i ? "," : "",
+					  l->v[i]);
+		break;
+	}
 	}
 }
 

@@ -90,6 +90,14 @@ int cfg_set(const struct cfg_option *opt, void *out, const char *value, char *er
 	    size_t errlen);
 
 void cfg_free(const struct cfg_spec *spec, void *cfg);
+
+/* One option's value in two config structs of the same spec: equal? (for a
+ * reload, which compares the running struct with a freshly parsed one) */
+bool cfg_value_equal(const struct cfg_option *opt, const void *a, const void *b);
+/* The value as an operator would write it ("(hidden)" for CFG_SECRET). */
+void cfg_value_format(const struct cfg_option *opt, const void *cfg, char *buf, size_t len);
+/* Bytes of the option's field in the struct (for a reload's swap). */
+size_t cfg_value_size(const struct cfg_option *opt);
 void cfg_print_help(const struct cfg_spec *spec, FILE *out);
 
 #endif

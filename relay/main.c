@@ -74,40 +74,11 @@ static void on_stop_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: read the gateway key again (the usual fix after a 401) and
- * resume sending. The rest of the configuration needs a restart for now. */
-static void reload_key(struct relay *r)
-{
-	char why[256];
-	if (!r->cfg->gateway_key_file[0]) {
-		log_info("SIGHUP: the key came from RELAY_GATEWAY_KEY, which is read only at start "
-			 "(restart to change it)%s",
-			 r->sending_stopped ? "; sending resumes with it" : "");
-	} else {
-		char key[sizeof(r->key)];
-		int rc = secret_load(r->cfg->gateway_key_file, "RELAY_GATEWAY_KEY", key, sizeof(key),
-				     why, sizeof(why));
-		if (rc == 0 && r->gateway->check_key)
-			rc = r->gateway->check_key(key, why, sizeof(why));
-		if (rc == 0)
-			memcpy(r->key, key, sizeof(key));
-		explicit_bzero(key, sizeof(key));
-		if (rc != 0) {
-			log_error("SIGHUP: gateway key not reloaded: %s; keeping the old one", why);
-			return;
-		}
-		log_info("SIGHUP: gateway key reloaded%s; other settings need a restart",
-			 r->sending_stopped ? ", sending resumes" : "");
-	}
-	r->sending_stopped = false;
-	charges_claim(r);
-}
-
 /* Under systemd, `systemctl reload` waits for the READY=1 that ends it. */
 static void reload(struct relay *r)
 {
 	sdnotify_reload_begin(&r->notify);
-	reload_key(r);
+	relay_reload(r);
 	sdnotify_reload_end(&r->notify, "running (SIGHUP handled)");
 }
 
@@ -239,6 +210,13 @@ static int run(struct relay *r)
 	struct http_options hopt = {.timeout = cfg->http_timeout,
 				    .connect_timeout = cfg->http_timeout < 10 ? cfg->http_timeout : 10,
 				    .max_body = 1 << 20};
+	/* sized here, not at first use, so a reload knows its room */
+	r->batch_cap = cfg->record_batch;
+	r->batch = calloc((size_t)r->batch_cap, sizeof(*r->batch));
+	if (!r->batch) {
+		log_error("out of memory");
+		return 1;
+	}
 	r->http = http_client_new(loop, &hopt, why, sizeof(why));
 	if (!r->http) {
 		log_error("refusing to run: %s", why);
@@ -355,6 +333,8 @@ int main(int argc, char **argv)
 	}
 
 	r.cfg = &cfg;
+	r.argc = argc;
+	r.argv = argv;
 	relay_metrics_init(&r);
 	r.gateway = gateway_find(relay_gateways[cfg.gateway]);
 	if (r.gateway->check_key && r.gateway->check_key(r.key, err, sizeof(err)) != 0) {

@@ -79,6 +79,8 @@ struct email_job;
 struct relay {
 	struct ev_loop *loop;
 	const struct relay_config *cfg;
+	int argc; /* main's, parsed again on SIGHUP (reload.c) */
+	char **argv;
 	const struct gateway_adapter *gateway;
 	struct gateway_config gw;
 	char key[512]; /* the gateway key (gw.key points here) */
@@ -99,6 +101,7 @@ struct relay {
 	int answered;
 	bool recording;
 	struct job **batch; /* the jobs of the record transaction on the wire */
+	int batch_cap;      /* its room: the largest record_batch since start */
 	int batch_len;
 	int isolate;             /* after a refused batch: record this many one by one */
 	char attempt_error[256]; /* the first error of the attempt on the wire */
@@ -171,6 +174,10 @@ void relay_metrics_stop(struct relay *r);
 /* metrics_db.c: the outbox gauges, refreshed every --metrics-db-interval */
 int metrics_db_start(struct relay *r);
 void metrics_db_stop(struct relay *r);
+
+/* reload.c: SIGHUP: the configuration (what may change at run time) and
+ * the gateway key; then claim, for limits that went up. */
+void relay_reload(struct relay *r);
 
 /* main.c: finish the stop once nothing is left in flight */
 void relay_check_stopped(struct relay *r);

@@ -38,12 +38,13 @@ static const struct cfg_option options[] = {
 	{"--record-batch", "record_batch", "RELAY_RECORD_BATCH", CFG_INT, OFF(record_batch), 1,
 	 1000, NULL, "200", "N", "outcomes recorded per transaction", 0},
 	{"--http-timeout", "http_timeout", "RELAY_HTTP_TIMEOUT", CFG_SECONDS, OFF(http_timeout),
-	 0.1, 300, NULL, "30", "SECONDS", "bound on one gateway request, connect included", 0},
+	 0.1, 300, NULL, "30", "SECONDS", "bound on one gateway request, connect included", CFG_RESTART},
 	{"--lease", "lease", "RELAY_LEASE", CFG_SECONDS, OFF(lease), 1, 3600, NULL, "90",
-	 "SECONDS", "how long a claim is ours without a heartbeat; longer than --http-timeout", 0},
+	 "SECONDS", "how long a claim is ours without a heartbeat; longer than --http-timeout",
+	 CFG_RESTART},
 	{"--settle", "settle", "RELAY_SETTLE", CFG_SECONDS, OFF(settle), 1, 604800, NULL, "900",
 	 "SECONDS",
-	 "after this long since the send, a lookup that finds nothing proves no charge", 0},
+	 "after this long since the send, a lookup that finds nothing proves no charge", CFG_RESTART},
 	{"--reconcile-schedule", "reconcile_schedule", "RELAY_RECONCILE_SCHEDULE",
 	 CFG_SECONDS_LIST, OFF(reconcile_schedule), 1, 31536000, NULL,
 	 "60,300,1800,3600,21600,86400,259200", "S1,S2,...",
@@ -95,7 +96,9 @@ const struct cfg_spec relay_cfg_spec = {
 		"emails. Ambiguous outcomes become 'unknown' and are never sent again.\n"
 		"The gateway key comes from --gateway-key-file or RELAY_GATEWAY_KEY, never argv.\n",
 	.epilog = "Signals: SIGTERM/SIGINT stop claiming, finish and record what is in flight\n"
-		  "(bounded by --http-timeout), then exit.\n"
+		  "(bounded by --http-timeout), then exit. SIGHUP reloads the config file,\n"
+		  "environment and flags: every option not marked 'reload needs a restart' takes\n"
+		  "its new value, one bad value keeps them all; then it rereads the key file.\n"
 		  "Environment: OUTBOX_CRASH_AT=name[:n] (fault-injection tests); PG* as for libpq.\n"
 		  "Exit status: 0 stopped cleanly, 1 runtime failure (schema too old, outcomes left\n"
 		  "unrecorded at stop), 2 bad usage or configuration.\n"

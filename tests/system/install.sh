@@ -18,10 +18,12 @@ is "$?" 0 "make install DESTDIR=... PREFIX=/usr succeeds (not as root it needs n
 unlike "$out" "(^|[ /])(cc|gcc) " "it compiled nothing"
 
 expect=(
-  "755 usr/bin/charger" "755 usr/bin/relay"
+  "755 usr/bin/charger" "755 usr/bin/relay" "755 usr/bin/chargeguard-migrate"
   "755 usr/share/chargeguard/migrate"
   "644 usr/lib/systemd/system/chargeguard-charger.service"
   "644 usr/lib/systemd/system/chargeguard-relay.service"
+  "644 usr/lib/systemd/system/chargeguard-charger-once.service"
+  "644 usr/lib/systemd/system/chargeguard-charger-once.timer"
   "644 usr/share/man/man8/charger.8" "644 usr/share/man/man8/relay.8"
   "644 usr/share/man/man5/chargeguard.conf.5"
   "644 usr/share/doc/chargeguard/examples/charger.conf"
@@ -44,6 +46,9 @@ is "$("$DEST/usr/bin/charger" --version)" "charger (chargeguard) $(cat VERSION)"
 like "$("$DEST/usr/share/chargeguard/migrate" --status "dbname=$CG_TEMPLATE" 2>&1)" \
   "applied +$(basename "$(ls db/migrations/*.sql | tail -1)" .sql)" \
   "the installed migrate finds its migrations (--status against the test database)"
+like "$(grep '^installed_migrations=' "$DEST/usr/bin/chargeguard-migrate")" \
+  '^installed_migrations="/usr/share/chargeguard/migrations"$' \
+  "chargeguard-migrate on PATH reads the migrations where they are installed (DATADIR, not DESTDIR)"
 
 echo "db = dbname=mine" >>"$DEST/etc/chargeguard/relay.conf"
 make -s install DESTDIR="$DEST" PREFIX=/usr >/dev/null 2>&1
@@ -52,10 +57,16 @@ like "$(tail -1 "$DEST/etc/chargeguard/relay.conf")" "^db = dbname=mine$" \
 
 # --- the units ----------------------------------------------------------------
 UNITDIR=$DEST/usr/lib/systemd/system
-for d in charger relay; do
+unlike "$(cat "$UNITDIR"/chargeguard-*)" "@[A-Z_]+@" "no placeholder is left in the installed units"
+for d in charger relay charger-once; do
   u=$UNITDIR/chargeguard-$d.service
-  for want in "Type=notify" "WatchdogSec=" "ExecStart=/usr/bin/$d --config /etc/chargeguard/$d.conf" \
-              'ExecReload=/bin/kill -HUP $MAINPID' "Restart=on-failure" "NoNewPrivileges=yes" \
+  if [ $d = charger-once ]; then
+    wants=("Type=oneshot" "ExecStart=/usr/bin/charger --once --config /etc/chargeguard/charger.conf")
+  else
+    wants=("Type=notify" "WatchdogSec=" "ExecStart=/usr/bin/$d --config /etc/chargeguard/$d.conf"
+           'ExecReload=/bin/kill -HUP $MAINPID' "Restart=on-failure")
+  fi
+  for want in "${wants[@]}" "NoNewPrivileges=yes" \
               "ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" "PrivateDevices=yes" \
               "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "ProtectKernelTunables=yes" \
               "ProtectKernelModules=yes" "ProtectControlGroups=yes" "LockPersonality=yes" \
@@ -63,8 +74,13 @@ for d in charger relay; do
               "CapabilityBoundingSet=" "DynamicUser=yes"; do
     grep -qxF -- "$want" "$u" || grep -qF -- "$want" "$u" || { echo "# $d: no '$want'"; false; }
   done
-  ok "chargeguard-$d.service: Type=notify, watchdog, reload, restart and the hardening" [ $? -eq 0 ]
+  ok "chargeguard-$d.service: its type, command, reload and restart, and the hardening" [ $? -eq 0 ]
 done
+T=$UNITDIR/chargeguard-charger-once.timer
+timer_ok() { grep -qx "Unit=chargeguard-charger-once.service" "$1" && grep -qx 'OnCalendar=\*:0/5' "$1" &&
+             grep -qx "Persistent=true" "$1" && grep -qx "WantedBy=timers.target" "$1"; }
+ok "chargeguard-charger-once.timer starts the once service every 5 minutes, catching up missed ticks" \
+  timer_ok "$T"
 like "$(cat "$UNITDIR/chargeguard-relay.service")" \
   "LoadCredential=gateway-key:/etc/chargeguard/gateway-key" "the relay's key is a systemd credential"
 like "$(grep '^ExecStart=' "$UNITDIR/chargeguard-relay.service")" "--gateway-key-file=%d/gateway-key" \
@@ -81,13 +97,18 @@ like "$(grep '^ExecStart=' "$UNITDIR/chargeguard-relay.service")" "--gateway-key
 REL=$TEST_TMP/relocated
 make -s install PREFIX="$REL/usr" SYSCONFDIR="$REL/etc" >/dev/null 2>&1
 ok "a relocated install (PREFIX=$REL/usr) succeeds" [ -x "$REL/usr/bin/relay" ]
-for u in chargeguard-charger.service chargeguard-relay.service; do
+like "$(cd / && PATH=$REL/usr/bin:$PATH chargeguard-migrate --status "dbname=$CG_TEMPLATE" 2>&1)" \
+  "applied +$(basename "$(ls db/migrations/*.sql | tail -1)" .sql)" \
+  "chargeguard-migrate, found on PATH and run from /, finds the installed migrations"
+for u in chargeguard-charger.service chargeguard-relay.service chargeguard-charger-once.service \
+         chargeguard-charger-once.timer; do
   is "$(sed -e "s|$REL/usr|/usr|g" -e "s|$REL/etc|/etc|g" "$REL/usr/lib/systemd/system/$u" | diff - "$UNITDIR/$u")" "" \
     "$u: the relocated unit differs from the DESTDIR one only in its paths"
 done
 if command -v systemd-analyze >/dev/null; then
-  verify=$(MANPATH=$REL/usr/share/man systemd-analyze verify "$REL"/usr/lib/systemd/system/chargeguard-*.service 2>&1)
-  is "$?$verify" "0" "systemd-analyze verify: both units, no warning"
+  verify=$(MANPATH=$REL/usr/share/man systemd-analyze verify "$REL"/usr/lib/systemd/system/chargeguard-*.service \
+             "$REL"/usr/lib/systemd/system/chargeguard-*.timer 2>&1)
+  is "$?$verify" "0" "systemd-analyze verify: the three services and the timer, no warning"
   [ -n "$verify" ] && echo "$verify" | sed 's/^/#   /'
 else
   diag "systemd-analyze not found: units not verified"

@@ -270,4 +270,15 @@ all="$LOG $CHLOG $RLOG $TEST_TMP/during.txt $TEST_TMP/after.txt $TEST_TMP/down.t
 is "$(cat $all | grep -cF "$KEY")" 0 "the gateway key appears in no log, /metrics or /healthz"
 is "$(cat $all | grep -cF "$DBPW")" 0 "the database password appears in no log, /metrics or /healthz"
 
+# --- the example Grafana dashboard (docs/grafana/chargeguard.json) ---------------
+# It parses, and every metric its queries name is one these scrapes of a
+# running relay and charger really carry (a histogram's _bucket included).
+DASH=$CG_ROOT/docs/grafana/chargeguard.json
+ok "docs/grafana/chargeguard.json parses (python3 -m json.tool)" python3 -m json.tool "$DASH" /dev/null
+used=$(jq -r '.. | objects | .expr? // empty' "$DASH" | grep -oE '\b(outbox|relay|charger|process)_[a-z_]+' | sort -u)
+served=$(cat "$TEST_TMP/after.txt" "$TEST_TMP/ch.txt" | grep -v '^#' | grep -oE '^[a-z_]+' | sort -u)
+ok "the dashboard queries $(wc -l <<<"$used") metrics" [ "$(wc -l <<<"$used")" -ge 20 ]
+is "$(comm -23 <(echo "$used") <(echo "$served") | tr '\n' ' ')" "" \
+  "every metric the dashboard queries is served by the relay or the charger"
+
 done_testing
