@@ -238,7 +238,8 @@ static int run(struct relay *r)
 	char why[256];
 	struct http_options hopt = {.timeout = cfg->http_timeout,
 				    .connect_timeout = cfg->http_timeout < 10 ? cfg->http_timeout : 10,
-				    .max_body = 1 << 20};
+				    .max_body = 1 << 20, .gateway_ca_file = cfg->gateway_ca_file,
+				    .smtp_ca_file = cfg->smtp_ca_file};
 	r->http = http_client_new(loop, &hopt, why, sizeof(why));
 	if (!r->http) {
 		log_error("refusing to run: %s", why);
