@@ -49,15 +49,15 @@ phase_peers() {
   (umask 077; echo "$RELAY_KEY" >"$key")
   NAIVE_RESULT="" GRAPHILE_RESULT="" GRAPHILE_RATE=""
   if [ -x "$NAIVE_BIN" ]; then
-    baseline_prepare naive naive "$NAIVE_N"
-    baseline_run naive "$NAIVE_BIN" --db "dbname=naive host=$PGHOST" \
+    baseline_prepare naive bench_naive "$NAIVE_N"
+    baseline_run naive "$NAIVE_BIN" --db "dbname=bench_naive host=$PGHOST" \
       --gateway-url "$SIM_URL" --key-file "$key"
   else
     progress "naive: not available ($NAIVE_BIN not built)"
   fi
   if [ -x "$GRAPHILE_RUN" ]; then
-    baseline_prepare graphile graphile "$GRAPHILE_N"
-    baseline_run graphile "$GRAPHILE_RUN" "dbname=graphile host=$PGHOST" \
+    baseline_prepare graphile bench_graphile "$GRAPHILE_N"
+    baseline_run graphile "$GRAPHILE_RUN" "dbname=bench_graphile host=$PGHOST" \
       "$SIM_URL" "$key" "$GRAPHILE_CONCURRENCY"
     [ -n "$GRAPHILE_RESULT" ] && GRAPHILE_RATE=${GRAPHILE_RESULT##* }
   else

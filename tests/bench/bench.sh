@@ -74,7 +74,7 @@ watch() {
     IFS='|' read -r done_n mails <<<"$(sql "$db" "
       SELECT count(*) FILTER (WHERE kind = 'charge' AND state IN ('succeeded', 'declined', 'failed')),
              count(*) FILTER (WHERE kind = 'email' AND state <> 'sent')
-        FROM outbox.messages")"
+        FROM outbox.messages WHERE id < $BENCH_PREFILL_BASE")"
     if [ $SECONDS -ge $next ]; then
       progress "$label: $done_n of $total charged, $mails emails to go" \
                "($(( (done_n - last) / (SECONDS - last_t > 0 ? SECONDS - last_t : 1) ))/s)"
@@ -101,64 +101,75 @@ wait_relays() {
   return 1
 }
 
-# check DB LABEL: the checker on the current simulator ledger and SMTP
-# ledger; its output is kept in DIR/check_LABEL.txt
+# check DB LABEL: the checker on the simulator's ledger as saved in
+# DIR/ledger_LABEL.json and the SMTP ledger; its output in DIR/check_LABEL.txt
 check() {
-  curl -sf "$SIM_URL/_ledger" >"$DIR/ledger_$2.json" || return 1
   "$CHECKER" --db "dbname=$1" --gateway-ledger "$DIR/ledger_$2.json" \
     --smtp-ledger "$SMTP_LEDGER" --expect-settled >"$DIR/check_$2.txt" 2>&1
 }
 
 relays_start() { # DB NAME_PREFIX [ARGS]
   local db=$1 prefix=$2 i; shift 2
-  for i in $(seq "$RELAYS"); do relay_start "$prefix$i" "$db" "$@"; done
+  for i in $(seq "$RELAYS"); do relay_start "${prefix}_relay$i" "$db" "$@"; done
 }
 
 # relays_stop PREFIX: SIGTERM each; 1 when one did not exit 0
 relays_stop() {
   local i rc=0
   for i in $(seq "$RELAYS"); do
-    relay_stop "$1$i" TERM
-    [ "$RELAY_RC" = 0 ] || { progress "relay $1$i exited $RELAY_RC"; rc=1; }
+    relay_stop "$1_relay$i" TERM
+    [ "$RELAY_RC" = 0 ] || { progress "relay $1_relay$i exited $RELAY_RC"; rc=1; }
   done
   return $rc
 }
 
 # ---- main run --------------------------------------------------------------
+# drain DB N LABEL LATENCY_MS INFLIGHT: N invoices already seeded in DB; a
+# fresh simulator and sink, RELAYS relays, charger --once; until settled.
+# Sets RUN_CPU (the relays' CPU s), RUN_HWM (kB, the largest relay's),
+# RUN_PG_CPU (PostgreSQL's CPU s during the run); the ledger is left in
+# DIR/ledger_LABEL.json. Dies when it does not settle.
+drain() {
+  local db=$1 n=$2 label=$3 latency=$4 inflight=$5 pg0 i pid charger
+  sim_restart --latency-ms "$latency" || die "$label: simulator"
+  smtp_restart || die "$label: SMTP sink"
+  pg0=$(pg_cpu)
+  relays_start "$db" "$label" --max-inflight "$inflight" --claim-batch "$CLAIM_BATCH" \
+    --record-batch "$RECORD_BATCH"
+  wait_relays "$db" "$RELAYS" || die "$label: the relays did not connect (see $DIR/${label}_relay1.log)"
+  "$CG_BIN/charger" --once --batch "$CHARGER_BATCH" --log-level warn \
+    --db "$(charger_db "$db")" >"$DIR/charger_$label.log" 2>&1 &
+  charger=$!
+  watch "$db" "$n" "$label" "${RELAY_PIDS[${label}_relay1]}" || die "$label: not settled (logs in $DIR)"
+  wait $charger || die "$label: charger failed: $(tail -2 "$DIR/charger_$label.log")"
+  RUN_CPU=0 RUN_HWM=0
+  for i in $(seq "$RELAYS"); do
+    pid=${RELAY_PIDS[${label}_relay$i]}
+    RUN_CPU=$(calc %.2f "$RUN_CPU + $(proc_cpu "$pid")")
+    RUN_HWM=$(( $(vm_hwm_kb "$pid") > RUN_HWM ? $(vm_hwm_kb "$pid") : RUN_HWM ))
+  done
+  RUN_PG_CPU=$(calc %.2f "$(pg_cpu) - $pg0")
+  relays_stop "$label" || die "$label: relay stop"
+  curl -sf "$SIM_URL/_ledger" >"$DIR/ledger_$label.json" || die "$label: no simulator ledger"
+}
+
 phase_main() {
-  local db=main pg0 pg1 cpu=0 hwm=0 i pid charger
+  local db=bench_main
   progress "main: seeding $N invoices"
   bench_db_new $db && bench_seed $db "$N" >/dev/null || die "main: seeding"
-  sim_restart --latency-ms "$LATENCY" || die "main: simulator"
-  smtp_restart || die "main: SMTP sink"
-  pg0=$(pg_cpu "$DIR")
-  relays_start $db relay --max-inflight "$INFLIGHT" --claim-batch "$CLAIM_BATCH" \
-    --record-batch "$RECORD_BATCH"
-  wait_relays $db "$RELAYS" || die "main: the relays did not connect (see $DIR/relay1.log)"
-  "$CG_BIN/charger" --once --batch "$CHARGER_BATCH" --log-level warn \
-    --db "$(charger_db $db)" >"$DIR/charger.log" 2>&1 &
-  charger=$!
-  watch $db "$N" main "${RELAY_PIDS[relay1]}" || die "main: not settled (logs in $DIR)"
-  wait $charger || die "main: charger failed: $(tail -2 "$DIR/charger.log")"
-  for i in $(seq "$RELAYS"); do
-    pid=${RELAY_PIDS[relay$i]}
-    cpu=$(calc %.2f "$cpu + $(proc_cpu "$pid")")
-    hwm=$(( $(vm_hwm_kb "$pid") > hwm ? $(vm_hwm_kb "$pid") : hwm ))
-  done
-  pg1=$(pg_cpu "$DIR")
-  relays_stop relay || die "main: relay stop"
+  drain $db "$N" main "$LATENCY" "$INFLIGHT"
   check $db main && MAIN_CHECK=pass || MAIN_CHECK=FAIL
   read -r MAIN_N MAIN_S MAIN_RATE <<<"$(bench_throughput $db)"
   read -r _ MAIN_P50 MAIN_P90 MAIN_P99 MAIN_MAX <<<"$(bench_latency $db "$DIR/ledger_main.json")"
-  MAIN_RSS_MB=$(calc %.1f "$hwm / 1024")
-  MAIN_RELAY_CPU=$(calc %.3f "$cpu * 1000 / $MAIN_N")
-  MAIN_PG_CPU=$(calc %.3f "($pg1 - $pg0) * 1000 / $MAIN_N")
+  MAIN_RSS_MB=$(calc %.1f "$RUN_HWM / 1024")
+  MAIN_RELAY_CPU=$(calc %.3f "$RUN_CPU * 1000 / $MAIN_N")
+  MAIN_PG_CPU=$(calc %.3f "$RUN_PG_CPU * 1000 / $MAIN_N")
   progress "main: $MAIN_N charges in $MAIN_S s = $MAIN_RATE/s; checker: $MAIN_CHECK"
 }
 
 # ---- steady rate -----------------------------------------------------------
 phase_steady() {
-  local db=steady n=$((RATE * STEADY_S)) start charger
+  local db=bench_steady n=$((RATE * STEADY_S)) start charger
   bench_db_new $db || die "steady: database"
   # due from 2 s from now on: the charger is up by then
   start=$(calc %.3f "$(date +%s.%N) + 2")
@@ -175,6 +186,7 @@ phase_steady() {
   watch $db "$n" steady "$charger" || die "steady: not settled (logs in $DIR)"
   kill -TERM $charger; wait $charger
   relays_stop steady || die "steady: relay stop"
+  curl -sf "$SIM_URL/_ledger" >"$DIR/ledger_steady.json" || die "steady: no simulator ledger"
   check $db steady && STEADY_CHECK=pass || STEADY_CHECK=FAIL
   read -r STEADY_N STEADY_P50 STEADY_P90 STEADY_P99 STEADY_MAX \
     <<<"$(bench_latency $db "$DIR/ledger_steady.json")"
@@ -183,7 +195,7 @@ phase_steady() {
 
 # ---- relay memory with RSS_INFLIGHT requests in flight ----------------------
 phase_rss() {
-  local db=rss n=$((RSS_INFLIGHT + RSS_INFLIGHT / 5)) pid url="" peak=0 g hwm
+  local db=bench_rss n=$((RSS_INFLIGHT + RSS_INFLIGHT / 5)) pid url="" peak=0 g hwm
   bench_db_new $db && bench_seed $db "$n" >/dev/null || die "rss: seeding"
   sim_restart --latency-ms "$RSS_LATENCY" || die "rss: simulator"
   smtp_restart || die "rss: SMTP sink"
@@ -211,6 +223,7 @@ phase_rss() {
   watch $db "$n" rss "$pid" || die "rss: not settled"
   hwm=$(vm_hwm_kb "$pid")
   relay_stop rss1 TERM
+  curl -sf "$SIM_URL/_ledger" >"$DIR/ledger_rss.json" || die "rss: no simulator ledger"
   check $db rss && RSS_CHECK=pass || RSS_CHECK=FAIL
   RSS_PEAK_INFLIGHT=$peak
   RSS_SIM_CONCURRENT=$(jq '[.requests[] | select(.path == "/v1/charges")
@@ -224,19 +237,22 @@ phase_rss() {
 
 # ---- SQL floor ---------------------------------------------------------------
 phase_floor() {
-  bench_db_new floor && bench_seed floor "$FLOOR_N" >/dev/null || die "floor: seeding"
-  read -r FLOOR_DONE FLOOR_S FLOOR_RATE <<<"$(floor_run floor "$FLOOR_N")" || die "floor failed"
+  bench_db_new bench_floor && bench_seed bench_floor "$FLOOR_N" >/dev/null || die "floor: seeding"
+  read -r FLOOR_DONE FLOOR_S FLOOR_RATE <<<"$(floor_run bench_floor "$FLOOR_N")" || die "floor failed"
   progress "floor: $FLOOR_DONE charges in $FLOOR_S s = $FLOOR_RATE/s"
 }
 
 mkdir -p "$DIR"
 stop_all() {
   peers_stop_all
-  [ -f "$DIR/data/postmaster.pid" ] && cluster_stop "$DIR" fast
+  [ "${BENCH_OWN_CLUSTER:-}" = 1 ] && [ -f "$DIR/data/postmaster.pid" ] && cluster_stop "$DIR" fast
+  [ "${BENCH_OWN_CLUSTER:-}" = 0 ] && for db in $BENCH_DBS; do dropdb --if-exists --force "$db" 2>/dev/null; done
 }
+# on a shared server (BENCH_PGHOST), the databases made here are dropped at the end
+BENCH_DBS="bench_main bench_steady bench_rss bench_floor bench_naive bench_graphile bench_sweep"
 trap stop_all EXIT
-stop_all
-rm -rf "$DIR"/data "$DIR"/*.log "$DIR"/*.json "$DIR"/*.txt
+BENCH_OWN_CLUSTER=1 stop_all
+rm -rf "$DIR"/data "$DIR"/*.log "$DIR"/*.json "$DIR"/*.txt "$DIR"/sim.* "$DIR"/smtp.*
 progress "chargeguard bench: $N invoices, latency $LATENCY ms, in flight $INFLIGHT," \
          "claim/record/charger batches $CLAIM_BATCH/$RECORD_BATCH/$CHARGER_BATCH, $RELAYS relay(s); in $DIR"
 bench_cluster_start "$DIR" || die "cannot start PostgreSQL"

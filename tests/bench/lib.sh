@@ -3,8 +3,10 @@
 #
 #   bench_cluster_start DIR     private cluster (Unix socket in DIR), settings
 #                               below; exports PGHOST/PGPORT/PGUSER; the
-#                               daemons' login roles
-#   bench_db_new DB             a fresh, migrated database
+#                               daemons' login roles; or, with BENCH_PGHOST,
+#                               a server already running there (the smoke
+#                               test uses the test run's)
+#   bench_db_new DB             a fresh, migrated database (from BENCH_TEMPLATE)
 #   bench_seed DB N [START RATE] customers and N open invoices, due an hour
 #                               ago, or due at START + i/RATE (epoch seconds)
 #   bench_throughput DB         "charges seconds rate" from the database's clocks
@@ -13,6 +15,10 @@
 
 CG_ROOT=${CG_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 source "$CG_ROOT/tests/lib/cluster.sh"
+
+# Rows pre-filled by BENCH_SCALE (tests/bench/sweep.sh) have ids from here
+# up; every count of the run's own charges stays below.
+BENCH_PREFILL_BASE=1000000000
 
 # Settings of the benchmark cluster (on top of initdb's defaults).
 # track_commit_timestamp: the commit time of each charge row (latency).
@@ -32,6 +38,8 @@ BENCH_PG_SETTINGS=(
 
 bench_cluster_start() {
   local dir=$1 s
+  [ -n "${BENCH_PGHOST:-}" ] && { bench_cluster_use "$BENCH_PGHOST"; return; }
+  BENCH_DATA_DIR=$dir/data BENCH_TEMPLATE=bench_template BENCH_OWN_CLUSTER=1
   cluster_init "$dir" || return 1
   for s in "${BENCH_PG_SETTINGS[@]}" "unix_socket_directories = '$dir'"; do
     echo "$s"
@@ -48,9 +56,20 @@ CREATE ROLE relay_app LOGIN IN ROLE outbox_relay;
 SQL
 }
 
+# bench_cluster_use HOST: a running server (as PGUSER, a superuser, on this
+# machine: its CPU is read from /proc) whose BENCH_TEMPLATE database is
+# migrated and whose daemons' roles exist, with track_commit_timestamp on.
+bench_cluster_use() {
+  export PGHOST=$1 PGUSER=${PGUSER:-postgres}
+  BENCH_TEMPLATE=${BENCH_TEMPLATE:?BENCH_PGHOST needs BENCH_TEMPLATE} BENCH_OWN_CLUSTER=0
+  [ "$(psql -X -At -d postgres -c 'SHOW track_commit_timestamp')" = on ] ||
+    { echo "bench: the server at $1 needs track_commit_timestamp = on" >&2; return 1; }
+  BENCH_DATA_DIR=$(psql -X -At -d postgres -c 'SHOW data_directory') && [ -r "$BENCH_DATA_DIR/postmaster.pid" ]
+}
+
 bench_db_new() {
   dropdb --if-exists --force "$1" 2>/dev/null
-  createdb -T bench_template "$1"
+  createdb -T "$BENCH_TEMPLATE" "$1"
 }
 
 # One customer per 5 invoices; every 25th customer's card declines (about
@@ -83,11 +102,11 @@ bench_throughput() {
   psql -X -At -F' ' -d "$1" -c "
     WITH first AS (
       SELECT min(e.at) AS t FROM outbox.events e JOIN outbox.messages m ON m.id = e.message_id
-       WHERE m.kind = 'charge' AND e.from_state IS NULL
+       WHERE m.kind = 'charge' AND e.from_state IS NULL AND m.id < $BENCH_PREFILL_BASE
     ), done AS (
       SELECT count(*) AS n, max(pg_xact_commit_timestamp(e.xmin)) AS t
         FROM outbox.events e JOIN outbox.messages m ON m.id = e.message_id
-       WHERE m.kind = 'charge' AND e.from_state = 'submitting'
+       WHERE m.kind = 'charge' AND e.from_state = 'submitting' AND m.id < $BENCH_PREFILL_BASE
          AND e.to_state IN ('succeeded', 'declined', 'failed')
     )
     SELECT done.n, round(extract(epoch FROM done.t - first.t)::numeric, 3),
@@ -139,12 +158,12 @@ proc_cpu() {
   awk -v t="$CLK_TCK" '{ printf "%.2f\n", ($12 + $13) / t }' <<<"${stat##*) }"
 }
 
-# pg_cpu DIR: CPU seconds PostgreSQL has used so far: the postmaster's own,
+# pg_cpu: CPU seconds PostgreSQL has used so far: the postmaster's own,
 # its reaped children's (cutime + cstime: backends that have exited) and
 # its live children's. Take it before and after; the difference is the run's.
 pg_cpu() {
   local pm stat pid total
-  pm=$(head -1 "$1/data/postmaster.pid")
+  pm=$(head -1 "$BENCH_DATA_DIR/postmaster.pid")
   stat=$(cat "/proc/$pm/stat") || { echo 0; return; }
   total=$(awk '{ print $12 + $13 + $14 + $15 }' <<<"${stat##*) }")
   for pid in $(pgrep -P "$pm"); do
