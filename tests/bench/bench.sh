@@ -7,14 +7,25 @@
 #   steady   BENCH_RATE charges/s for BENCH_STEADY_S s: commit -> arrival latency
 #   rss      1000 requests in flight against a slow simulator: relay peak RSS
 #   floor    the same SQL in pgbench, no HTTP (tests/bench/floor.sh)
-#   peers    the naive loop and graphile-worker, when built (tests/bench/peers.sh)
+#   peers    the naive loop and graphile-worker, when built (tests/bench/baselines.sh)
 #   sweeps   BENCH_SWEEP=1, BENCH_SCALE=1M|10M (tests/bench/sweep.sh)
 # Progress on stderr; the table and, last, the `bench:` line on stdout.
 # Exit 0 when every phase ran and the checker passed on each.
 set -uo pipefail
 CG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$CG_ROOT"
+cd "$CG_ROOT" || exit 2
 export CG_ROOT
+
+if [ $# -gt 0 ]; then
+  case "$1" in
+    --help|-h)
+      sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      echo "Settings are BENCH_* environment variables; the list, the method and how to"
+      echo "read the table: docs/performance.md."
+      exit 0 ;;
+    *) echo "bench: no arguments (settings are BENCH_* variables; see --help)" >&2; exit 2 ;;
+  esac
+fi
 
 N=${BENCH_INVOICES:-100000}
 LATENCY=${BENCH_LATENCY_MS:-50}
@@ -84,7 +95,7 @@ watch() {
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
       progress "$label: process $pid exited"; return 1
     fi
-    sleep 0.2
+    sleep 0.5
   done
   progress "$label: timed out after $BENCH_TIMEOUT s"
   return 1

@@ -74,9 +74,11 @@ bench_db_new() {
 
 # One customer per 5 invoices; every 25th customer's card declines (about
 # 4% of the charges). Every customer has an email address, so each charge
-# has its notification row, as in production.
+# has its notification row, as in production; BENCH_EMAILS=0 seeds them
+# without one (no notification rows: the charge path alone).
 bench_seed() {
-  local db=$1 n=$2 start=${3:-} rate=${4:-} due
+  local db=$1 n=$2 start=${3:-} rate=${4:-} due email="'customer' || g || '@example.com'"
+  [ "${BENCH_EMAILS:-1}" = 0 ] && email=NULL
   if [ -n "$start" ]; then
     due="to_timestamp($start + (g - 1)::float8 / $rate)"
   else
@@ -84,7 +86,7 @@ bench_seed() {
   fi
   psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
 INSERT INTO billing.customers (id, email, gateway_customer_id, payment_source)
-SELECT g, 'customer' || g || '@example.com', 'cus_bench_' || g,
+SELECT g, $email, 'cus_bench_' || g,
        CASE WHEN g % 25 = 0 THEN 'tok_chargeDeclined' ELSE 'tok_visa' END
   FROM generate_series(1, greatest($n / 5, 1)) g;
 INSERT INTO billing.invoices (id, customer_id, amount_cents, amount_due_cents, currency, due_at)
