@@ -38,7 +38,9 @@ DIR=${BENCH_DIR:-/tmp/chargeguard-bench}
 RATE=${BENCH_RATE:-500}
 STEADY_S=${BENCH_STEADY_S:-20}
 RSS_INFLIGHT=${BENCH_RSS_INFLIGHT:-1000}
-RSS_LATENCY=${BENCH_RSS_LATENCY_MS:-2000}
+# slow enough that every request is out before the first answer is back,
+# on a loaded machine too (under --http-timeout's 30 s)
+RSS_LATENCY=${BENCH_RSS_LATENCY_MS:-8000}
 FLOOR_N=${BENCH_FLOOR_INVOICES:-$N}
 FLOOR_CLIENTS=${BENCH_FLOOR_CLIENTS:-4}
 NAIVE_N=${BENCH_BASELINE_INVOICES:-5000}
@@ -242,6 +244,8 @@ phase_rss() {
       | reduce .[] as $e ({c: 0, m: 0}; .c += $e[1] | .m = ([.m, .c] | max)) | .m' \
       "$DIR/ledger_rss.json")
   RSS_MB=$(calc %.1f "$hwm / 1024")
+  [ "$peak" -ge "$RSS_INFLIGHT" ] ||
+    progress "rss: WARNING: in flight peaked at $peak, short of $RSS_INFLIGHT: raise BENCH_RSS_LATENCY_MS"
   progress "rss: VmHWM $RSS_MB MB; in flight: relay_inflight peaked at $peak," \
            "$RSS_SIM_CONCURRENT concurrent at the simulator; checker: $RSS_CHECK"
 }

@@ -30,7 +30,7 @@ report_table() {
   _row "in flight reached" "relay_inflight $RSS_PEAK_INFLIGHT, $RSS_SIM_CONCURRENT at once at the simulator"
   _row "checker (invariants)" "$RSS_CHECK"
   echo "-- baselines, same cluster"
-  _row "SQL floor (pgbench, $FLOOR_CLIENTS+1 clients, no HTTP)" "$FLOOR_RATE charges/s ($FLOOR_DONE in $FLOOR_S s)"
+  _row "SQL floor (pgbench, $FLOOR_CLIENTS clients, no HTTP)" "$FLOOR_RATE charges/s ($FLOOR_DONE in $FLOOR_S s)"
   _row "floor_ratio (ours / floor)" "$FLOOR_RATIO"
   _baseline_row "naive loop ($NAIVE_N invoices)" "$NAIVE_RESULT"
   _baseline_row "graphile-worker ($GRAPHILE_N invoices)" "$GRAPHILE_RESULT"
