@@ -37,6 +37,7 @@ RELAYS=${BENCH_RELAYS:-1}
 DIR=${BENCH_DIR:-/tmp/chargeguard-bench}
 RATE=${BENCH_RATE:-500}
 STEADY_S=${BENCH_STEADY_S:-20}
+STEADY_LEAD_S=${BENCH_STEADY_LEAD_S:-2}
 RSS_INFLIGHT=${BENCH_RSS_INFLIGHT:-1000}
 # slow enough that every request is out before the first answer is back,
 # on a loaded machine too (under --http-timeout's 30 s)
@@ -55,7 +56,7 @@ for p in $PHASES; do
   [[ " main steady rss floor peers " == *" $p "* ]] || { echo "bench: unknown phase '$p' in BENCH_PHASES" >&2; exit 2; }
 done
 [[ " $PHASES " == *" main "* ]] || { echo "bench: BENCH_PHASES must include main" >&2; exit 2; }
-for v in N LATENCY INFLIGHT CLAIM_BATCH RECORD_BATCH CHARGER_BATCH RELAYS RATE STEADY_S \
+for v in N LATENCY INFLIGHT CLAIM_BATCH RECORD_BATCH CHARGER_BATCH RELAYS RATE STEADY_S STEADY_LEAD_S \
          RSS_INFLIGHT RSS_LATENCY FLOOR_N FLOOR_CLIENTS NAIVE_N GRAPHILE_N BENCH_TIMEOUT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] ||
     { echo "bench: $v must be a positive integer, not '${!v}'" >&2; exit 2; }
@@ -184,8 +185,8 @@ phase_main() {
 phase_steady() {
   local db=bench_steady n=$((RATE * STEADY_S)) start charger
   bench_db_new $db || die "steady: database"
-  # due from 2 s from now on: the charger is up by then
-  start=$(calc %.3f "$(date +%s.%N) + 2")
+  # due from STEADY_LEAD_S from now on: the charger is up by then
+  start=$(calc %.3f "$(date +%s.%N) + $STEADY_LEAD_S")
   bench_seed $db "$n" "$start" "$RATE" >/dev/null || die "steady: seeding"
   sim_restart --latency-ms "$LATENCY" || die "steady: simulator"
   smtp_restart || die "steady: SMTP sink"
