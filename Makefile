@@ -49,7 +49,7 @@ help:
 	@echo "make test       build everything and run every test suite against a throwaway PostgreSQL"
 	@echo "make install    install binaries, migrations, man pages, example configs, systemd units, docs (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make demo       end-to-end demonstration on a private cluster (DEMO_INVOICES, DEMO_LATENCY_MS)"
-	@echo "make bench      benchmark (not yet: issue 7)"
+	@echo "make bench      benchmark, ends with the bench: line (BENCH_INVOICES, BENCH_LATENCY_MS, ...: docs/performance.md)"
 	@echo "make chaos      long fault suite: CHAOS_ITERATIONS (20), CHAOS_SEED, CHAOS_ONLY (see the README)"
 	@echo "make clean      remove build/"
 
@@ -187,9 +187,12 @@ demo: all
 chaos: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
 	@CG_SUITES=chaos CHAOS_ITERATIONS=$${CHAOS_ITERATIONS:-20} tests/run
 
-bench:
-	@echo "make $@: not yet; it arrives with its issue (see 'issues'). Nothing was run." >&2
-	@exit 1
+# The benchmark (issue 7): release builds (`all`: the daemons, the
+# simulators, the checker, the tools and any build/bench/ baseline) on a
+# private cluster; settings from BENCH_* variables (docs/performance.md).
+# Its last line is the `bench:` line of CONTRACT.md.
+bench: all
+	@tests/bench/bench.sh
 
 clean:
 	rm -rf build

@@ -99,12 +99,12 @@ bool gateway_transport_verdict(const struct gateway_answer *ans, struct verdict 
 {
 	if (gateway_not_sent(ans))
 		verdict_set(v, OUTCOME_RETRY_LATER, "not sent: %s", curl_easy_strerror(ans->curl_result));
+	else if (ans->body_truncated) /* before the curl error it caused (a write error) */
+		verdict_set(v, OUTCOME_UNKNOWN, "answer %ld larger than the relay reads",
+			    ans->http_status);
 	else if (ans->curl_result != CURLE_OK)
 		verdict_set(v, OUTCOME_UNKNOWN, "no complete answer: %s",
 			    curl_easy_strerror(ans->curl_result));
-	else if (ans->body_truncated)
-		verdict_set(v, OUTCOME_UNKNOWN, "answer %ld larger than the relay reads",
-			    ans->http_status);
 	else
 		return false;
 	return true;

@@ -20,6 +20,9 @@ struct http_options {
 	double timeout;       /* whole transfer, connect included, seconds */
 	double connect_timeout;
 	size_t max_body;      /* bytes of answer read; more is "truncated" */
+	/* PEM CA bundles trusted instead of the system's (CURLOPT_CAINFO), or
+	 * NULL/"": gateway requests, SMTP. Borrowed for the client's life. */
+	const char *gateway_ca_file, *smtp_ca_file;
 };
 
 struct http_client *http_client_new(struct ev_loop *loop, const struct http_options *opt,

@@ -10,9 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The body parsed as one JSON object with nothing after it but blanks. */
+/* The body parsed as one JSON object with nothing after it but blanks;
+ * NULL also when the body holds a NUL (raw or as \u0000) or bytes that are
+ * not UTF-8. */
 cJSON *json_parse_object(const char *body, size_t len);
-/* obj[key] if it appears exactly once, else NULL. */
+/* obj[key] if it appears exactly once, spelled exactly, and in no other
+ * case either ("Status" beside "status"), else NULL. */
 const cJSON *json_unique(const cJSON *obj, const char *key);
 /* A string member, or NULL. */
 const char *json_string(const cJSON *obj, const char *key);

@@ -209,7 +209,8 @@ static int run(struct relay *r)
 	char why[256];
 	struct http_options hopt = {.timeout = cfg->http_timeout,
 				    .connect_timeout = cfg->http_timeout < 10 ? cfg->http_timeout : 10,
-				    .max_body = 1 << 20};
+				    .max_body = 1 << 20, .gateway_ca_file = cfg->gateway_ca_file,
+				    .smtp_ca_file = cfg->smtp_ca_file};
 	/* sized here, not at first use, so a reload knows its room */
 	r->batch_cap = cfg->record_batch;
 	r->batch = calloc((size_t)r->batch_cap, sizeof(*r->batch));

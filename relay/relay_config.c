@@ -5,9 +5,11 @@
 #include "hostport.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define OFF(f) offsetof(struct relay_config, f)
 
@@ -29,6 +31,16 @@ static const struct cfg_option options[] = {
 	 CFG_RESTART},
 	{"--smtp-url", "smtp_url", "RELAY_SMTP_URL", CFG_STRING, OFF(smtp_url), 0, 0, NULL, "",
 	 "URL", "SMTP server for notifications (smtp://host:port); empty: emails wait", 0},
+	{"--gateway-ca-file", "gateway_ca_file", "RELAY_GATEWAY_CA_FILE", CFG_STRING,
+	 OFF(gateway_ca_file), 0, 0, NULL, "", "PATH",
+	 "PEM file of the CA certificates that may sign the gateway's certificate, instead of "
+	 "the system's; empty: the system's",
+	 CFG_RESTART},
+	{"--smtp-ca-file", "smtp_ca_file", "RELAY_SMTP_CA_FILE", CFG_STRING, OFF(smtp_ca_file), 0,
+	 0, NULL, "", "PATH",
+	 "PEM file of the CA certificates that may sign the SMTP server's certificate, instead of "
+	 "the system's; empty: the system's",
+	 CFG_RESTART},
 	{"--mail-from", "mail_from", "RELAY_MAIL_FROM", CFG_STRING, OFF(mail_from), 0, 0, NULL,
 	 "billing@localhost", "ADDR", "sender address; its domain names the Message-IDs", 0},
 	{"--max-inflight", "max_inflight", "RELAY_MAX_INFLIGHT", CFG_INT, OFF(max_inflight), 1,
@@ -147,6 +159,24 @@ static int check_url(const char *what, const char *url, const char *secure, cons
 	return rc;
 }
 
+/* A CA file given must be a readable regular file, checked at start: libcurl
+ * would only fail each request later, with every charge then unknown. */
+static int check_ca_file(const char *flag, const char *key, const char *path, char *why,
+			 size_t whylen)
+{
+	if (!path[0])
+		return 0;
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	int err = f ? (fstat(fileno(f), &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EISDIR) : errno;
+	if (f)
+		fclose(f);
+	if (err)
+		snprintf(why, whylen, "%s (%s): cannot read CA file '%s': %s", flag, key, path,
+			 err == EISDIR ? "not a regular file" : strerror(err));
+	return err ? -1 : 0;
+}
+
 int relay_config_check(const struct relay_config *cfg, char *why, size_t whylen)
 {
 	double margin = relay_lease_margin(cfg);
@@ -162,6 +192,10 @@ int relay_config_check(const struct relay_config *cfg, char *why, size_t whylen)
 		return -1;
 	if (cfg->smtp_url[0] &&
 	    check_url("--smtp-url", cfg->smtp_url, "smtps", "smtp", why, whylen) != 0)
+		return -1;
+	if (check_ca_file("--gateway-ca-file", "gateway_ca_file", cfg->gateway_ca_file, why,
+			  whylen) != 0 ||
+	    check_ca_file("--smtp-ca-file", "smtp_ca_file", cfg->smtp_ca_file, why, whylen) != 0)
 		return -1;
 	struct hostport hp;
 	if (cfg->metrics_listen[0] &&

@@ -11,6 +11,8 @@ struct relay_config {
 	int gateway; /* index into relay_gateways */
 	char *gateway_key_file;
 	char *smtp_url;
+	char *gateway_ca_file; /* CURLOPT_CAINFO for the gateway, or "" */
+	char *smtp_ca_file;    /* CURLOPT_CAINFO for SMTP, or "" */
 	char *mail_from;
 	int max_inflight;
 	int claim_batch;

@@ -25,8 +25,10 @@ cluster_start() {
   local dir=$1
   # fsync off: tests kill processes, never the machine; a process crash
   # (even -m immediate) keeps everything in the OS page cache.
+  # track_commit_timestamp: tests/system/bench_smoke.sh runs the benchmark,
+  # which reads commit times, on this cluster.
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c full_page_writes=off -c max_connections=200 -c log_min_messages=warning" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c full_page_writes=off -c max_connections=200 -c log_min_messages=warning -c track_commit_timestamp=on" \
     start >/dev/null || { tail -20 "$dir/server.log" >&2; return 1; }
   export PGHOST=$dir PGPORT=5432 PGUSER=postgres
 }

@@ -35,6 +35,7 @@ enum reply_action {
 	REPLY_SEND,           /* the answer, whole */
 	REPLY_RESET,          /* no answer: a TCP reset */
 	REPLY_CLOSE_MID_BODY, /* headers, then part of the body, then close */
+	REPLY_CHUNKED_CUT,    /* chunked: part of the body, then close, no last chunk */
 };
 
 struct api_reply {

@@ -250,6 +250,9 @@ void fault_after(const struct fault *fault, struct charge *c, struct api_reply *
 	case FAULT_CLOSE_MID_BODY:
 		reply->action = REPLY_CLOSE_MID_BODY;
 		break;
+	case FAULT_CHUNKED_CUT_AFTER:
+		reply->action = REPLY_CHUNKED_CUT;
+		break;
 	case FAULT_DELAY:
 		reply->wait_s += fault->delay_s;
 		break;

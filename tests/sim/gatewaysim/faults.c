@@ -24,6 +24,7 @@ static const char *const names[FAULT_KIND_COUNT] = {
 	[FAULT_409] = "409",
 	[FAULT_HUGE_AFTER] = "huge_after",
 	[FAULT_DUPLICATE_AFTER] = "duplicate_after",
+	[FAULT_CHUNKED_CUT_AFTER] = "chunked_cut_after",
 };
 
 const char *fault_name(enum fault_kind kind)
@@ -66,7 +67,8 @@ int fault_parse(const char *text, struct fault *out, char *why, size_t whylen)
 	}
 	snprintf(why, whylen,
 		 "unknown fault '%s' (expected 500_before, 500_after, reset_after, close_mid_body, "
-		 "delay:S, 429, nonjson_after, reset_before, forget_after, 409 or huge_after)",
+		 "delay:S, 429, nonjson_after, reset_before, forget_after, 409, huge_after, "
+		 "duplicate_after or chunked_cut_after)",
 		 text);
 	return -1;
 }

@@ -25,6 +25,7 @@ enum fault_kind {
 	FAULT_409,            /* 409 idempotency_error: not executed, nothing stored */
 	FAULT_HUGE_AFTER,     /* charged; a 200 whose body is HUGE_BODY_LEN bytes; stored */
 	FAULT_DUPLICATE_AFTER, /* Authorize.Net only: charged, answered 3/11 naming it */
+	FAULT_CHUNKED_CUT_AFTER, /* charged; a chunked 200 whose stream stops mid-body */
 	FAULT_KIND_COUNT
 };
 

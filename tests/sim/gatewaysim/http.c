@@ -120,13 +120,16 @@ static enum MHD_Result deliver(struct MHD_Connection *conn, const struct api_req
 	if (r->action == REPLY_RESET)
 		return reset_connection(conn);
 	struct MHD_Response *resp;
-	if (r->action == REPLY_CLOSE_MID_BODY) {
+	if (r->action == REPLY_CLOSE_MID_BODY || r->action == REPLY_CHUNKED_CUT) {
 		struct cut_body *cb = malloc(sizeof(*cb));
 		if (!cb)
 			return MHD_NO;
 		cb->body = r->body;
 		cb->sent_len = r->body_len / 2;
-		resp = MHD_create_response_from_callback(r->body_len, 4096, cut_read, cb, cut_free);
+		/* no length: MHD sends the body chunked (HTTP/1.1), and the
+		 * stream then ends without its last, empty chunk */
+		uint64_t declared = r->action == REPLY_CHUNKED_CUT ? MHD_SIZE_UNKNOWN : r->body_len;
+		resp = MHD_create_response_from_callback(declared, 4096, cut_read, cb, cut_free);
 		if (!resp) {
 			free(cb);
 			return MHD_NO;
@@ -170,7 +173,7 @@ static void log_request(const struct api_request *req, const struct api_reply *r
 		snprintf(status, sizeof(status), "%d", r->status);
 	sim_log(LOG_LEVEL_DEBUG, "%s %s -> %s%s%s%s%.80s%s%s%s %.1f ms", req->method, req->path,
 		status,
-		r->action == REPLY_CLOSE_MID_BODY ? " (body cut short)" : "", fault,
+		r->action == REPLY_CLOSE_MID_BODY || r->action == REPLY_CHUNKED_CUT ? " (body cut short)" : "", fault,
 		req->idempotency_key ? " key=" : "", req->idempotency_key ? req->idempotency_key : "",
 		r->replayed ? " replayed" : "", r->charge_id[0] ? " charge=" : "", r->charge_id,
 		(t_end - req->t_start) * 1000);

@@ -140,7 +140,8 @@ static const struct option_def defs[] = {
 	 "apply fault KIND to each charge POST with probability PROB (0..1); repeatable, tried in "
 	 "order after the rules of POST /_control/faults. KIND: 500_before, 500_after, "
 	 "reset_after, close_mid_body, delay:S (S seconds, fractional allowed), 429, "
-	 "nonjson_after, reset_before, forget_after, 409, huge_after, duplicate_after. E.g. --fault 500_after:0.1 "
+	 "nonjson_after, reset_before, forget_after, 409, huge_after, duplicate_after, "
+	 "chunked_cut_after. E.g. --fault 500_after:0.1 "
 	 "--fault delay:2.5:0.05",
 	 set_fault},
 	{"--key-prefix", "PREFIX",
