@@ -1,4 +1,4 @@
--- 14_fast_guards: migration 0011 gives each row guard its legal moves as a
+-- 14_fast_guards: migration 0012 gives each row guard its legal moves as a
 -- constant array generated from outbox.transitions.
 --
 -- Proves that:
@@ -6,7 +6,7 @@
 --     outbox.transitions, and invoices_guard's exactly the invoice rows (and
 --     both use the same list), so the table people read is the rule the
 --     database enforces (02_transitions tries every pair against the table);
---   * neither guard queries outbox.transitions any more (the point of 0011);
+--   * neither guard queries outbox.transitions any more (the point of 0012);
 --   * check_in_flight (I6) still refuses an in_flight invoice without a
 --     live charge at commit (CG006), with its one query.
 BEGIN;

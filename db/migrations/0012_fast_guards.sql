@@ -1,4 +1,4 @@
--- 0011: the row guards check a transition without running a query.
+-- 0012: the row guards check a transition without running a query.
 --
 -- messages_guard and invoices_guard run once per row written: up to five
 -- times per charge (enqueue, claim, record, the email's release, claim and
