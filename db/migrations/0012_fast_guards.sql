@@ -11,7 +11,9 @@
 -- check: tests/db/02_transitions tries every ordered pair of states against
 -- it, and tests/db/14_fast_guards checks that each guard's array is exactly
 -- the table. A migration that changes outbox.transitions must run this
--- generation again (outbox.regenerate_guards()).
+-- generation again (outbox.regenerate_guards()). The email-parent check
+-- (CG007) now runs its query only for emails: as one IF condition with the
+-- row's kind, it was a query for every charge too.
 --
 -- check_in_flight (I6, at commit, once per changed row) reads the invoice
 -- and counts its live charges in one query instead of two.
@@ -40,11 +42,15 @@ BEGIN
             RAISE EXCEPTION 'a new outbox message starts unclaimed: no attempts, claim, lease or gateway reference'
                 USING ERRCODE = 'CG003';
         END IF;
-        IF NEW.kind = 'email' AND NEW.parent_id IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM outbox.messages p
-                WHERE p.id = NEW.parent_id AND p.kind = 'charge' AND p.invoice_id = NEW.invoice_id) THEN
-            RAISE EXCEPTION 'an email''s parent_id must be a charge of the same invoice (parent %, invoice %)',
-                NEW.parent_id, NEW.invoice_id USING ERRCODE = 'CG007';
+        -- two IFs: a condition with a subquery is one query, run for every
+        -- row; only an email's insert needs it
+        IF NEW.kind = 'email' AND NEW.parent_id IS NOT NULL THEN
+            IF NOT EXISTS (SELECT 1 FROM outbox.messages p
+                            WHERE p.id = NEW.parent_id AND p.kind = 'charge'
+                              AND p.invoice_id = NEW.invoice_id) THEN
+                RAISE EXCEPTION 'an email''s parent_id must be a charge of the same invoice (parent %, invoice %)',
+                    NEW.parent_id, NEW.invoice_id USING ERRCODE = 'CG007';
+            END IF;
         END IF;
         NEW.updated_at := now();
         RETURN NEW;
