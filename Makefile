@@ -50,6 +50,7 @@ help:
 	@echo "make install    install binaries, migrations, man pages, example configs, systemd units, docs (PREFIX=$(PREFIX) DESTDIR=)"
 	@echo "make demo       end-to-end demonstration on a private cluster (DEMO_INVOICES, DEMO_LATENCY_MS)"
 	@echo "make bench      benchmark, ends with the bench: line (BENCH_INVOICES, BENCH_LATENCY_MS, ...: docs/performance.md)"
+	@echo "make fuzz       libFuzzer (clang) on every parser of outside input: FUZZ_SECONDS (600) each, FUZZ_ONLY, FUZZ_PARALLEL (1); docs/fuzzing.md"
 	@echo "make chaos      long fault suite: CHAOS_ITERATIONS (20), CHAOS_SEED, CHAOS_ONLY (see the README)"
 	@echo "make clean      remove build/"
 
@@ -108,6 +109,9 @@ endef
 $(eval $(call variant,build,$(REL_CFLAGS)))
 $(eval $(call variant,build/asan,$(ASAN_CFLAGS)))
 
+# fuzz harnesses: replay builds for `make test`, libFuzzer builds for `make fuzz`
+include tests/fuzz/fuzz.mk
+
 UNIT_NAMES  := $(notdir $(UNIT_SRC:.c=)) $(notdir $(INTEG_SRC:.c=))
 TOOL_NAMES  := $(filter-out checker,$(notdir $(TOOL_SRC:.c=)))
 TEST_BINS   := $(UNIT_NAMES:%=build/tests/%) $(UNIT_NAMES:%=build/asan/tests/%)
@@ -124,11 +128,13 @@ build/bench/naive_loop: tests/bench/naive_loop.c | deps
 	  -DBASELINE_SCHEMA_SQL='"$(CURDIR)/tests/bench/baseline_schema.sql"' $< -o $@ \
 	  $(shell pkg-config --libs $(BENCH_PKGS))
 
-asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%)
+asan: deps $(PROGRAMS:%=build/asan/%) $(UNIT_NAMES:%=build/asan/tests/%) \
+      $(FUZZ_NAMES:%=build/asan/fuzz-replay/%)
 
 # The whole suite: unit tests (release, sanitizers, valgrind), pgTAP, system
 # tests. tests/run prints one line per suite and ends with the total.
-test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools build/bench/naive_loop
+test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools build/bench/naive_loop \
+      $(FUZZ_REPLAY_BINS)
 	@tests/run
 
 # Installs what runs in production; builds only the two daemons (so an
@@ -184,7 +190,8 @@ demo: all
 # PROTOCOL.md, CHAOS_ITERATIONS times each (20 by default), each iteration
 # seeded from CHAOS_SEED (printed; default from the clock); CHAOS_ONLY picks
 # scenarios. Replay a failing iteration: CHAOS_SEED=N CHAOS_ONLY=name make chaos
-chaos: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools
+chaos: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools \
+       $(FUZZ_REPLAY_BINS)
 	@CG_SUITES=chaos CHAOS_ITERATIONS=$${CHAOS_ITERATIONS:-20} tests/run
 
 # The benchmark (issue 7): release builds (`all`: the daemons, the

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct form {
 	char *buf;
@@ -241,6 +242,26 @@ static int build_lookup(const struct gateway_config *gw, const struct lookup_que
 	return 0;
 }
 
+/* Which row a listed charge is for: its one "metadata" object's one
+ * "outbox_id" string. Missing (no metadata member, or no outbox_id in it)
+ * is someone else's charge; a member given twice, spelled in another case,
+ * or of another type is unclear: the charge may be ours, so the page must
+ * not be passed by (found by fuzz_stripe_lookup: a duplicate "metadata"
+ * made our charge invisible and the lookup absent). */
+static enum json_member listed_outbox(const cJSON *item, const char **outbox)
+{
+	int named = 0;
+	for (const cJSON *c = item->child; c; c = c->next)
+		named += c->string && strcasecmp(c->string, "metadata") == 0;
+	const cJSON *metadata = json_unique(item, "metadata");
+	*outbox = NULL;
+	if (named == 0)
+		return JSON_MISSING;
+	if (named > 1 || !cJSON_IsObject(metadata))
+		return JSON_UNCLEAR;
+	return json_member_string(metadata, "outbox_id", outbox);
+}
+
 /* One page of the list: find our row by metadata[outbox_id]. A found
  * charge must match ours to the cent, or the answer is inconclusive. */
 static void parse_lookup(const struct charge *ch, const struct gateway_answer *ans,
@@ -261,7 +282,7 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 	char row[24];
 	snprintf(row, sizeof(row), "%lld", (long long)ch->id);
 	const char *last_id = NULL;
-	bool declined = false, pending = false, mismatch = false;
+	bool declined = false, pending = false, mismatch = false, unclear = false;
 	const cJSON *item;
 	cJSON_ArrayForEach(item, data)
 	{
@@ -272,9 +293,13 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 			return;
 		}
 		last_id = id;
-		const cJSON *metadata = json_unique(item, "metadata");
-		const char *outbox = metadata ? json_string(metadata, "outbox_id") : NULL;
-		if (!outbox || strcmp(outbox, row) != 0)
+		const char *outbox;
+		enum json_member named = listed_outbox(item, &outbox);
+		if (named == JSON_UNCLEAR) {
+			unclear = true;
+			continue;
+		}
+		if (named == JSON_MISSING || strcmp(outbox, row) != 0)
 			continue;
 		const char *status = json_string(item, "status");
 		const char *currency = json_string(item, "currency");
@@ -298,7 +323,10 @@ static void parse_lookup(const struct charge *ch, const struct gateway_answer *a
 			pending = true;
 		}
 	}
-	if (mismatch)
+	if (unclear)
+		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE,
+			   "a listed charge's metadata.outbox_id is not one string: it may be ours");
+	else if (mismatch)
 		lookup_verdict_set(v, LOOKUP_INCONCLUSIVE,
 			   "lookup found a charge for our row that does not match it (amount or currency)");
 	else if (pending)

@@ -116,6 +116,37 @@ static void odd_answers_inconclusive(void **state)
 	assert_int_equal(v.found, LOOKUP_INCONCLUSIVE);
 }
 
+/* A listed charge whose metadata or outbox_id is given twice, in another
+ * case or as another type may be ours: never absent, never the next page
+ * (found by tests/fuzz/fuzz_stripe_lookup). */
+static void unclear_outbox_inconclusive(void **state)
+{
+	(void)state;
+	static const char *const items[] = {
+		"{\"id\":\"ch_a\",\"metadata\":{\"outbox_id\":\"1\"},\"metadata\":{\"outbox_id\":\"77\"}}",
+		"{\"id\":\"ch_a\",\"metadata\":{\"outbox_id\":\"1\",\"outbox_id\":\"77\"}}",
+		"{\"id\":\"ch_a\",\"Metadata\":{\"outbox_id\":\"77\"}}",
+		"{\"id\":\"ch_a\",\"metadata\":{\"OUTBOX_ID\":\"77\"}}",
+		"{\"id\":\"ch_a\",\"metadata\":{\"outbox_id\":77}}",
+		"{\"id\":\"ch_a\",\"metadata\":\"outbox_id=77\"}",
+	};
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+		for (int more = 0; more < 2; more++) {
+			char body[512];
+			snprintf(body, sizeof(body), "{\"object\":\"list\",\"data\":[%s],\"has_more\":%s}",
+				 items[i], more ? "true" : "false");
+			struct lookup_verdict v = page(200, body);
+			if (v.found != LOOKUP_INCONCLUSIVE)
+				fail_msg("item %zu, has_more %d: %s (%s)", i, more,
+					 lookup_found_name(v.found), v.reason);
+		}
+	}
+	/* metadata without our key, or no metadata: someone else's charge */
+	assert_int_equal(page(200, LIST("{\"id\":\"ch_a\",\"metadata\":{}}", "false")).found,
+			 LOOKUP_ABSENT);
+	assert_int_equal(page(200, LIST("{\"id\":\"ch_a\"}", "false")).found, LOOKUP_ABSENT);
+}
+
 static void request_shape(void **state)
 {
 	(void)state;
@@ -144,6 +175,7 @@ int main(void)
 		cmocka_unit_test_setup(success_wins_over_decline, setup),
 		cmocka_unit_test_setup(absent_only_on_a_complete_list, setup),
 		cmocka_unit_test_setup(odd_answers_inconclusive, setup),
+		cmocka_unit_test_setup(unclear_outbox_inconclusive, setup),
 		cmocka_unit_test_setup(request_shape, setup),
 	};
 	return cmocka_run_group_tests_name("stripe_lookup", tests, NULL, NULL);
