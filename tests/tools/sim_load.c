@@ -8,8 +8,9 @@
  * POSTs REQUESTS charges to URL/v1/charges, IN_FLIGHT at a time, each with
  * its own idempotency key; gives up after 10 minutes. With SIM_PID, reads
  * that process's utime+stime from /proc before the first request and after
- * the last. Prints one line:
- *   requests=N ok=N failed=N seconds=S per_s=R sim_cpu_s=C sim_cpu_s_per_1000=C
+ * the last. Prints one line (min_wait_s: the shortest time from a request
+ * sent to the first byte of its answer, the simulator's own delay):
+ *   requests=N ok=N failed=N seconds=S per_s=R min_wait_s=S sim_cpu_s=C sim_cpu_s_per_1000=C
  * Exit 0 when every request got a 200. */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	long started = 0, running = 0, ok = 0, failed = 0;
+	double min_wait_s = 0;
 	double cpu0 = pid ? process_cpu_s(pid) : 0, t0 = now();
 	while ((started < total || running > 0) && now() - t0 < RUN_LIMIT_S) {
 		while (started < total && running < in_flight) {
@@ -139,6 +141,11 @@ int main(int argc, char **argv)
 			long code = 0;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 			curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+			double sent = 0, first_byte = 0;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRETRANSFER_TIME, &sent);
+			curl_easy_getinfo(m->easy_handle, CURLINFO_STARTTRANSFER_TIME, &first_byte);
+			if (ok + failed == 0 || first_byte - sent < min_wait_s)
+				min_wait_s = first_byte - sent;
 			if (m->data.result == CURLE_OK && code == 200)
 				ok++;
 			else
@@ -152,9 +159,9 @@ int main(int argc, char **argv)
 	double secs = now() - t0, cpu = pid ? process_cpu_s(pid) - cpu0 : 0;
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
-	printf("requests=%ld ok=%ld failed=%ld seconds=%.2f per_s=%.0f sim_cpu_s=%.2f "
+	printf("requests=%ld ok=%ld failed=%ld seconds=%.2f per_s=%.0f min_wait_s=%.3f sim_cpu_s=%.2f "
 	       "sim_cpu_s_per_1000=%.3f\n",
-	       started, ok, failed, secs, (double)(ok + failed) / secs, cpu,
+	       started, ok, failed, secs, (double)(ok + failed) / secs, min_wait_s, cpu,
 	       cpu * 1000.0 / (double)(ok + failed > 0 ? ok + failed : 1));
 	return ok == total ? 0 : 1;
 }
