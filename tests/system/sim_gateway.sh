@@ -590,6 +590,20 @@ ok "but not to /_health ($one s)" awk -v t="$one" 'BEGIN { exit !(t < 0.5) }'
 is "$(grep -c 'POST /v1/charges' "$TMP/slow.log")" 0 "without --verbose, no per-request lines"
 stop_sim INT slow
 
+# The relay may hold 1,000+ charge POSTs in flight, each on a fresh
+# connection: 2,000 at once must all be taken and wait out their second
+# together (one after another would take 2,000 s).
+start_sim many --latency-ms 1000
+load=$("${CG_TOOLS:-$CG_ROOT/build/tools}/sim_load" "$URL" 2000 2000 "$SIM_PID")
+diag "sim_load: $load"
+like "$load" "requests=2000 ok=2000 failed=0" "2,000 fresh connections at once: every one answered 200"
+# field NAME LINE: the number after "NAME=" in sim_load's line
+field() { awk -v f="$1=" -v l="$2" 'BEGIN { match(l, f "[0-9.]+"); print substr(l, RSTART + length(f), RLENGTH - length(f)) + 0 }'; }
+ok "each waited out its second ($(field min_wait_s "$load") s at least)" \
+  awk -v t="$(field min_wait_s "$load")" 'BEGIN { exit !(t >= 1) }'
+ok "all together ($(field seconds "$load") s)" awk -v t="$(field seconds "$load")" 'BEGIN { exit !(t < 15) }'
+stop_sim TERM many
+
 # ---- --fault flags, probability, seed, --key-prefix -------------------------------------
 start_sim prob --seed 7 --fault 500_before:0.5 --key-prefix rk_test_
 AUTH=(-H "Authorization: Bearer rk_test_123")

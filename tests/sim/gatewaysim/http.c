@@ -1,5 +1,7 @@
 /* http.c: libmicrohttpd glue: request bodies, replies, resets and cut
- * bodies, the per-request log line. */
+ * bodies, the per-request log line. One event-loop thread (epoll) serves
+ * every connection; a request is answered at once and its connection
+ * parked (parking.c) until the answer is due. */
 #include "http.h"
 
 #include "api.h"
@@ -16,9 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CONN_MEMORY (32 * 1024) /* MHD's per-connection pool: headers and read buffer */
+#define CONN_MEMORY (8 * 1024) /* MHD's per-connection pool: headers and read buffer */
 #define CONN_TIMEOUT_S 60       /* idle keep-alive connections are closed after this */
-#define THREAD_STACK (256 * 1024)
 
 /* What one request accumulates between the access handler's calls. */
 struct conn_ctx {
@@ -26,6 +27,11 @@ struct conn_ctx {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	/* Decided, and waiting (parked) to be delivered: req borrows MHD's
+	 * strings, which live as long as the request. */
+	bool decided;
+	struct api_request req;
+	struct api_reply reply;
 };
 
 static void append_body(struct conn_ctx *cx, const char *data, size_t n)
@@ -90,8 +96,7 @@ static void cut_free(void *cls)
 }
 
 /* A TCP reset. MHD_NO makes MHD drop the connection without answering,
- * but in thread-per-connection mode MHD 0.9.75 calls shutdown(SHUT_WR)
- * before closing whatever the flags, and that FIN would reach the client
+ * but MHD 0.9.75 calls shutdown(SHUT_WR) before closing, and that FIN would reach the client
  * first: it would read a clean, empty end of stream (curl: "Empty reply",
  * exit 52), not a reset. So the connection is aborted here: connect() to
  * AF_UNSPEC makes Linux drop an established TCP connection with an RST at
@@ -179,6 +184,42 @@ static void log_request(const struct api_request *req, const struct api_reply *r
 		(t_end - req->t_start) * 1000);
 }
 
+/* The request is complete: decide its answer (the store changes now,
+ * under the lock) and fill cx->req and cx->reply. */
+static void decide(struct http_server *h, struct MHD_Connection *conn, struct conn_ctx *cx,
+		   const char *url, const char *method)
+{
+	cx->req = (struct api_request){
+		.method = method,
+		.path = url,
+		.authorization =
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+		.idempotency_key =
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
+		.body = cx->body,
+		.body_len = cx->len,
+		.body_too_large = cx->too_large,
+		.t_start = cx->t_start,
+	};
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &cx->req.query);
+	api_handle(h->sim, &cx->req, &cx->reply);
+	cx->decided = true;
+}
+
+/* Its wait is over: close the ledger entry (t_end), log, answer. */
+static enum MHD_Result finish(struct http_server *h, struct MHD_Connection *conn,
+			      struct conn_ctx *cx)
+{
+	struct api_reply *r = &cx->reply;
+	api_finish(h->sim, &cx->req, r->action == REPLY_RESET ? 0 : r->status);
+	log_request(&cx->req, r, sim_now());
+	enum MHD_Result ret = deliver(conn, &cx->req, r);
+	form_free(&cx->req.query);
+	api_reply_free(r);
+	cx->decided = false;
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -200,33 +241,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-
-	struct api_request req = {
-		.method = method,
-		.path = url,
-		.authorization =
-			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
-		.idempotency_key =
-			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
-		.body = cx->body,
-		.body_len = cx->len,
-		.body_too_large = cx->too_large,
-		.t_start = cx->t_start,
-	};
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &req.query);
-
-	struct api_reply reply;
-	api_handle(h->sim, &req, &reply);
-	/* The latency (and any delay fault) is waited out here, in this
-	 * connection's own thread, without the lock. */
-	sim_sleep(h->sim, reply.wait_s);
-	api_finish(h->sim, &req, reply.action == REPLY_RESET ? 0 : reply.status);
-	log_request(&req, &reply, sim_now());
-
-	enum MHD_Result ret = deliver(conn, &req, &reply);
-	form_free(&req.query);
-	api_reply_free(&reply);
-	return ret;
+	if (cx->decided)
+		return finish(h, conn, cx); /* called again once resumed */
+	decide(h, conn, cx, url, method);
+	/* The latency (and any delay fault) is waited out parked, holding no
+	 * thread and no lock; libmicrohttpd calls again once it is over. */
+	if (cx->reply.wait_s > 0 && parking_park(&h->parking, conn, cx->reply.wait_s))
+		return MHD_YES;
+	return finish(h, conn, cx);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -235,6 +257,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)cls, (void)conn, (void)toe;
 	struct conn_ctx *cx = *con_cls;
 	if (cx) {
+		if (cx->decided) {
+			/* closed before it was answered (the server stopping) */
+			form_free(&cx->req.query);
+			api_reply_free(&cx->reply);
+		}
 		free(cx->body);
 		free(cx);
 		*con_cls = NULL;
@@ -295,13 +322,17 @@ int http_start(struct http_server *h, struct sim *s, int port, int max_connectio
 {
 	memset(h, 0, sizeof(*h));
 	h->sim = s;
-	int fd = listen_on(port, &h->port, err, errlen);
-	if (fd < 0)
+	if (parking_start(&h->parking, err, errlen) != 0)
 		return -1;
-	/* poll(), not select(): with thousands of connections, descriptors
-	 * pass FD_SETSIZE. */
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	int fd = listen_on(port, &h->port, err, errlen);
+	if (fd < 0) {
+		parking_stop(&h->parking);
+		return -1;
+	}
+	/* epoll: one thread for thousands of connections, no FD_SETSIZE
+	 * limit; suspend/resume: waits are parked, not slept in a thread. */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
 	h->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h,
 		/* first, so that no message goes to MHD's default logger */
@@ -309,11 +340,11 @@ int http_start(struct http_server *h, struct sim *s, int port, int max_connectio
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, h, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
 	if (!h->daemon) {
 		snprintf(err, errlen, "libmicrohttpd would not start on 127.0.0.1:%d", h->port);
 		close(fd);
+		parking_stop(&h->parking);
 		return -1;
 	}
 	return 0;
@@ -321,7 +352,11 @@ int http_start(struct http_server *h, struct sim *s, int port, int max_connectio
 
 void http_stop(struct http_server *h)
 {
+	/* Answer every parked request now: libmicrohttpd must not stop while
+	 * a connection is suspended. */
+	parking_release_all(&h->parking);
 	if (h->daemon)
 		MHD_stop_daemon(h->daemon); /* closes the listening socket too */
 	h->daemon = NULL;
+	parking_stop(&h->parking);
 }

@@ -120,7 +120,6 @@ int main(int argc, char **argv)
 	}
 	if (opt.ready_file && write_ready_file(opt.ready_file, http.port, err, sizeof(err)) != 0) {
 		fprintf(stderr, "gatewaysim: %s\n", err);
-		sim_stop(&sim);
 		http_stop(&http);
 		sim_free(&sim);
 		options_free(&opt);
@@ -135,7 +134,6 @@ int main(int argc, char **argv)
 		;
 	sim_log(LOG_LEVEL_INFO, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
-	sim_stop(&sim);
 	http_stop(&http);
 	if (opt.ready_file)
 		unlink(opt.ready_file);

@@ -1,7 +1,7 @@
-/* sim.h: the simulator's shared state. Connection threads share one store
- * of charges, keys, rules and ledger behind one mutex (a simulator needs
- * correctness more than parallel throughput; the lock is never held while
- * a request waits out its latency). */
+/* sim.h: the simulator's shared state. One store of charges, keys, rules
+ * and ledger behind one mutex (a simulator needs correctness more than
+ * parallel throughput; the lock is never held while a request waits out
+ * its latency). */
 #ifndef GWS_SIM_H
 #define GWS_SIM_H
 
@@ -19,8 +19,6 @@
 
 struct sim {
 	pthread_mutex_t mu;
-	pthread_cond_t wake; /* sleepers wait on it; broadcast when stopping */
-	bool stopping;
 
 	/* Configuration (fixed after sim_init). */
 	double latency_s;
@@ -48,10 +46,6 @@ int sim_init(struct sim *s, double latency_s, uint64_t seed, const char *key_pre
 void sim_free(struct sim *s);
 /* Forget every key, charge, rule and ledger entry; reseed. Lock held. */
 void sim_reset_locked(struct sim *s);
-/* Wake every sleeper and make later sleeps return at once. */
-void sim_stop(struct sim *s);
-/* Sleep up to seconds, less if the simulator stops. Lock NOT held. */
-void sim_sleep(struct sim *s, double seconds);
 
 /* Unix time in seconds, with microseconds. */
 double sim_now(void);
