@@ -216,7 +216,9 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 void charges_claim(struct relay *r)
 {
 	int room = r->cfg->max_inflight - r->inflight;
-	if (!r->db_ready || r->stopping || r->claiming || room <= 0 || r->sending_stopped)
+	/* both connections: what is claimed must be recorded and its lease tended */
+	if (!r->db_ready || !r->claim_db_ready || r->stopping || r->claiming || room <= 0 ||
+	    r->sending_stopped)
 		return;
 	if (room > r->cfg->claim_batch)
 		room = r->cfg->claim_batch;
@@ -227,7 +229,7 @@ void charges_claim(struct relay *r)
 	/* The lease is measured from before the claim is sent: our deadline is
 	 * never later than the database's. */
 	r->claim_sent_at = relay_now(r);
-	if (pgc_query(r->db,
+	if (pgc_query(r->claim_db,
 		      "SELECT id, invoice_id, attempts, idempotency_key, amount_cents, currency,"
 		      " customer_id, gateway_customer_id, payment_source, claim_token"
 		      " FROM outbox.claim_charges($1, $2::float8, $3::integer)",

@@ -197,6 +197,36 @@ static void on_notify(struct pgc *db, const char *channel, const char *payload, 
 	charges_claim(ud);
 }
 
+/* The claim connection: the same session settings and actor as db, then
+ * claims. */
+static void on_claim_actor_set(struct pgc *db, const PGresult *res, const char *error, void *arg)
+{
+	struct relay *r = arg;
+	if (error) {
+		if (res)
+			pgc_reset(db, error);
+		return;
+	}
+	r->claim_db_ready = true;
+	charges_claim(r);
+}
+
+static void on_claim_ready(struct pgc *db, void *ud)
+{
+	struct relay *r = ud;
+	const char *params[] = {r->owner};
+	pgc_query(db, "SELECT set_config('outbox.actor', $1, false)", 1, params, on_claim_actor_set,
+		  r);
+}
+
+static void on_claim_lost(struct pgc *db, const char *why, void *ud)
+{
+	(void)db;
+	(void)why;
+	struct relay *r = ud;
+	r->claim_db_ready = false;
+}
+
 static int run(struct relay *r)
 {
 	/* A statement stuck behind a lock must not hold up the heartbeats
@@ -228,8 +258,18 @@ static int run(struct relay *r)
 				   .connect_timeout = 10, .retry_min = 0.2, .retry_max = 10};
 	struct pgc_hooks hooks = {.ready = on_ready, .lost = on_lost, .notify = on_notify};
 	r->db = pgc_new(loop, &popt, &hooks, r);
-	if (!r->db) {
+	static const char *const claim_setup[] = {"SET synchronous_commit = on",
+						  "SET statement_timeout = '20s'",
+						  "SET lock_timeout = '10s'", NULL};
+	struct pgc_options copt = popt;
+	copt.name = "claim-db";
+	copt.setup = claim_setup;
+	struct pgc_hooks claim_hooks = {.ready = on_claim_ready, .lost = on_claim_lost};
+	r->claim_db = pgc_new(loop, &copt, &claim_hooks, r);
+	if (!r->db || !r->claim_db) {
 		log_error("out of memory");
+		pgc_free(r->db);
+		pgc_free(r->claim_db);
 		return 1;
 	}
 	ev_timer_init(&r->poll, on_poll, cfg->poll_interval, cfg->poll_interval);
@@ -268,6 +308,7 @@ static int run(struct relay *r)
 			 r->gateway->name);
 	sdnotify_start(&r->notify, loop);
 	pgc_start(r->db);
+	pgc_start(r->claim_db);
 	ev_run(loop, 0);
 	sdnotify_stop(&r->notify);
 
@@ -287,6 +328,7 @@ out:
 	free(r->batch);
 	emails_free(r);
 	reconcile_free(r);
+	pgc_free(r->claim_db);
 	pgc_free(r->db);
 	log_info("exiting with status %d (claimed %lu, sent %lu, recorded %lu, not sent %lu, "
 		 "claims lost %lu; emails sent %lu)",

@@ -5,9 +5,9 @@
  * transaction open across a network call.
  *
  * The three statements are queued together: the relay's other statements
- * (claims above all) share the connection, and one slipped in between
- * would run inside this transaction, so a claim would not be committed
- * before its POST. pgc sends one statement at a time, so the crash point
+ * (emails, lookups, heartbeats; claims have a connection of their own, so
+ * no claim can ever run inside this transaction and be sent uncommitted)
+ * share the connection, and one slipped in between would run inside it. pgc sends one statement at a time, so the crash point
  * between the SELECT's answer and the COMMIT still comes before the COMMIT
  * leaves. pgc answers every queued statement (with an error if the
  * connection goes), so the COMMIT's callback is always the attempt's last:

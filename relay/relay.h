@@ -85,6 +85,12 @@ struct relay {
 	struct gateway_config gw;
 	char key[512]; /* the gateway key (gw.key points here) */
 	struct pgc *db;
+	/* Claims have a connection of their own: behind the records, emails
+	 * and lookups queued on db, a claim waited its turn, and with it every
+	 * charge's send (docs/performance.md). Autocommit only: each claim is
+	 * durable when its answer arrives. Ready once its actor is set. */
+	struct pgc *claim_db;
+	bool claim_db_ready;
 	struct http_client *http;
 	struct schema_check check;
 	char owner[96]; /* lease_owner and event actor: "relay host:pid" */
