@@ -201,8 +201,12 @@ static void take_claimed(struct pgc *db, const PGresult *res, const char *error,
 	}
 	if (n > 0)
 		log_debug("claimed %d charge(s); %d in flight", n, r->inflight);
-	if (n == r->cfg->claim_batch)
-		charges_claim(r); /* there may be more waiting */
+	/* there may be more waiting: a full batch, or a NOTIFY (a charger's
+	 * commit) that came while this claim ran and may have missed its rows */
+	bool again = n == r->cfg->claim_batch || r->claim_again;
+	r->claim_again = false;
+	if (again)
+		charges_claim(r);
 }
 
 /* Every claim answer, rows or none, error or not, may be the last thing a
@@ -217,8 +221,11 @@ void charges_claim(struct relay *r)
 {
 	int room = r->cfg->max_inflight - r->inflight;
 	/* both connections: what is claimed must be recorded and its lease tended */
-	if (!r->db_ready || !r->claim_db_ready || r->stopping || r->claiming || room <= 0 ||
-	    r->sending_stopped)
+	if (r->claiming) {
+		r->claim_again = true;
+		return;
+	}
+	if (!r->db_ready || !r->claim_db_ready || r->stopping || room <= 0 || r->sending_stopped)
 		return;
 	if (room > r->cfg->claim_batch)
 		room = r->cfg->claim_batch;

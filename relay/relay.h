@@ -101,6 +101,7 @@ struct relay {
 	struct job *jobs;
 	int inflight;
 	bool claiming;
+	bool claim_again; /* work was announced while a claim ran: claim once more */
 	double claim_sent_at;
 	bool sending_stopped; /* the gateway refused our key: until SIGHUP */
 	struct job *answered_head, *answered_tail;
