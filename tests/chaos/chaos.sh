@@ -19,7 +19,7 @@
 #                        killed at a seeded pass 1..5 (relay points with 500_after
 #                        at 0.2, so there is reconciliation work)
 #   fault.KIND           every charge fault kind the simulator knows (read from the
-#                        simulator itself) but forget_after, at a seeded probability
+#                        simulator itself) but forget_after and duplicate_after (Authorize.Net only), at a seeded probability
 #   pg_immediate_stop    `pg_ctl stop -m immediate` while outcomes are recorded
 #                        (its own cluster), restarted after a seeded 1-8 s
 #   relays_2, relays_4   two / four relays at once, with a seeded fault
@@ -128,6 +128,10 @@ for kind in $SIM_KINDS; do
   # (architecture.md, "Known limits"), not something the relay can fix, and
   # the suite cannot make the gateway forget without that combination.
   [ "$kind" = forget_after ] && continue
+  # duplicate_after is Authorize.Net's duplicate-window answer; the sweep
+  # drives the stripe adapter, where the simulator applies it as no fault
+  # (relay_authorizenet.sh covers it).
+  [ "$kind" = duplicate_after ] && continue
   FAULT_KINDS+=("$kind")
 done
 
