@@ -246,13 +246,13 @@ static enum match match_of(const struct charge *ch, const char *row, const cJSON
 {
 	const char *invoice, *status;
 	enum json_member m = json_member_string(t, "invoiceNumber", &invoice);
-	if (m == JSON_MISSING || (m == JSON_STRING && strcmp(invoice, row) != 0))
+	if (m == JSON_MISSING || (m == JSON_FOUND && strcmp(invoice, row) != 0))
 		return NOT_OURS;
-	if (m != JSON_STRING) { /* a duplicate, a number (77?), null: maybe ours */
+	if (m != JSON_FOUND) { /* a duplicate, a number (77?), null: maybe ours */
 		*doubt = "a listed transaction's invoiceNumber is not one string: it may be ours";
 		return DOUBT;
 	}
-	if (json_member_string(t, "transactionStatus", &status) != JSON_STRING) {
+	if (json_member_string(t, "transactionStatus", &status) != JSON_FOUND) {
 		*doubt = "our transaction's transactionStatus is not one string";
 		return DOUBT;
 	}

@@ -220,11 +220,11 @@ static void on_claimed(struct pgc *db, const PGresult *res, const char *error, v
 void charges_claim(struct relay *r)
 {
 	int room = r->cfg->max_inflight - r->inflight;
-	/* both connections: what is claimed must be recorded and its lease tended */
 	if (r->claiming) {
 		r->claim_again = true;
 		return;
 	}
+	/* both connections: what is claimed must be recorded and its lease tended */
 	if (!r->db_ready || !r->claim_db_ready || r->stopping || room <= 0 || r->sending_stopped)
 		return;
 	if (room > r->cfg->claim_batch)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct form {
 	char *buf;
@@ -250,15 +249,11 @@ static int build_lookup(const struct gateway_config *gw, const struct lookup_que
  * made our charge invisible and the lookup absent). */
 static enum json_member listed_outbox(const cJSON *item, const char **outbox)
 {
-	int named = 0;
-	for (const cJSON *c = item->child; c; c = c->next)
-		named += c->string && strcasecmp(c->string, "metadata") == 0;
-	const cJSON *metadata = json_unique(item, "metadata");
+	const cJSON *metadata;
+	enum json_member m = json_member_object(item, "metadata", &metadata);
 	*outbox = NULL;
-	if (named == 0)
-		return JSON_MISSING;
-	if (named > 1 || !cJSON_IsObject(metadata))
-		return JSON_UNCLEAR;
+	if (m != JSON_FOUND)
+		return m;
 	return json_member_string(metadata, "outbox_id", outbox);
 }
 

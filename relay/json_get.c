@@ -73,15 +73,32 @@ const char *json_string(const cJSON *obj, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-enum json_member json_member_string(const cJSON *obj, const char *key, const char **out)
+/* Members named key in any case. */
+static int count_named(const cJSON *obj, const char *key)
 {
 	int named = 0;
 	for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next)
 		named += c->string && strcasecmp(c->string, key) == 0;
+	return named;
+}
+
+enum json_member json_member_string(const cJSON *obj, const char *key, const char **out)
+{
+	int named = count_named(obj, key);
 	*out = json_string(obj, key);
 	if (named == 0)
 		return JSON_MISSING;
-	return named == 1 && *out ? JSON_STRING : JSON_UNCLEAR;
+	return named == 1 && *out ? JSON_FOUND : JSON_UNCLEAR;
+}
+
+enum json_member json_member_object(const cJSON *obj, const char *key, const cJSON **out)
+{
+	int named = count_named(obj, key);
+	const cJSON *v = json_unique(obj, key);
+	*out = cJSON_IsObject(v) ? v : NULL;
+	if (named == 0)
+		return JSON_MISSING;
+	return named == 1 && *out ? JSON_FOUND : JSON_UNCLEAR;
 }
 
 bool json_int64(const cJSON *obj, const char *key, int64_t *out)

@@ -20,10 +20,11 @@ const cJSON *json_unique(const cJSON *obj, const char *key);
 /* A string member, or NULL. */
 const char *json_string(const cJSON *obj, const char *key);
 /* A member whose mere presence matters: absent (no member of that name,
- * in any case), exactly one string spelled exactly (*out), or unclear (a
- * duplicate, another type, another case). */
-enum json_member { JSON_MISSING, JSON_STRING, JSON_UNCLEAR };
+ * in any case), found (exactly one, spelled exactly, of the expected type:
+ * *out), or unclear (a duplicate, another type, another case). */
+enum json_member { JSON_MISSING, JSON_FOUND, JSON_UNCLEAR };
 enum json_member json_member_string(const cJSON *obj, const char *key, const char **out);
+enum json_member json_member_object(const cJSON *obj, const char *key, const cJSON **out);
 /* An integral number member within +-2^53, or false. */
 bool json_int64(const cJSON *obj, const char *key, int64_t *out);
 /* A member that is literally true. */

@@ -153,6 +153,13 @@ static void on_actor_set(struct pgc *db, const PGresult *res, const char *error,
 	relay_check_stopped(r);
 }
 
+/* The events' actor for every statement of this session (both connections). */
+static void set_actor(struct relay *r, struct pgc *db, pgc_result_fn done)
+{
+	const char *params[] = {r->owner};
+	pgc_query(db, "SELECT set_config('outbox.actor', $1, false)", 1, params, done, r);
+}
+
 static void on_schema(void *ud, bool ok, const char *why)
 {
 	struct relay *r = ud;
@@ -164,8 +171,7 @@ static void on_schema(void *ud, bool ok, const char *why)
 		ev_break(r->loop, EVBREAK_ALL);
 		return;
 	}
-	const char *params[] = {r->owner};
-	pgc_query(r->db, "SELECT set_config('outbox.actor', $1, false)", 1, params, on_actor_set, r);
+	set_actor(r, r->db, on_actor_set);
 }
 
 static void on_ready(struct pgc *db, void *ud)
@@ -213,10 +219,7 @@ static void on_claim_actor_set(struct pgc *db, const PGresult *res, const char *
 
 static void on_claim_ready(struct pgc *db, void *ud)
 {
-	struct relay *r = ud;
-	const char *params[] = {r->owner};
-	pgc_query(db, "SELECT set_config('outbox.actor', $1, false)", 1, params, on_claim_actor_set,
-		  r);
+	set_actor(ud, db, on_claim_actor_set);
 }
 
 static void on_claim_lost(struct pgc *db, const char *why, void *ud)
@@ -231,9 +234,9 @@ static int run(struct relay *r)
 {
 	/* A statement stuck behind a lock must not hold up the heartbeats
 	 * queued after it for longer than a lease can bear. */
-	static const char *const setup[] = {"SET synchronous_commit = on",
+	static const char *const setup[] = {"LISTEN outbox_pending", "SET synchronous_commit = on",
 					    "SET statement_timeout = '20s'",
-					    "SET lock_timeout = '10s'", "LISTEN outbox_pending", NULL};
+					    "SET lock_timeout = '10s'", NULL};
 	struct ev_loop *loop = r->loop;
 	const struct relay_config *cfg = r->cfg;
 	char why[256];
@@ -258,12 +261,9 @@ static int run(struct relay *r)
 				   .connect_timeout = 10, .retry_min = 0.2, .retry_max = 10};
 	struct pgc_hooks hooks = {.ready = on_ready, .lost = on_lost, .notify = on_notify};
 	r->db = pgc_new(loop, &popt, &hooks, r);
-	static const char *const claim_setup[] = {"SET synchronous_commit = on",
-						  "SET statement_timeout = '20s'",
-						  "SET lock_timeout = '10s'", NULL};
 	struct pgc_options copt = popt;
 	copt.name = "claim-db";
-	copt.setup = claim_setup;
+	copt.setup = setup + 1; /* the same settings; notifications come to db */
 	struct pgc_hooks claim_hooks = {.ready = on_claim_ready, .lost = on_claim_lost};
 	r->claim_db = pgc_new(loop, &copt, &claim_hooks, r);
 	if (!r->db || !r->claim_db) {

@@ -5,12 +5,13 @@
  * transaction open across a network call.
  *
  * The three statements are queued together: the relay's other statements
- * (emails, lookups, heartbeats; claims have a connection of their own, so
- * no claim can ever run inside this transaction and be sent uncommitted)
- * share the connection, and one slipped in between would run inside it. pgc sends one statement at a time, so the crash point
- * between the SELECT's answer and the COMMIT still comes before the COMMIT
- * leaves. pgc answers every queued statement (with an error if the
- * connection goes), so the COMMIT's callback is always the attempt's last:
+ * on this connection (emails, lookups, heartbeats) would run inside the
+ * transaction if one slipped in between. Claims have a connection of their
+ * own, so no claim can run inside it and be sent uncommitted. pgc sends
+ * one statement at a time, so the crash point between the SELECT's answer
+ * and the COMMIT still comes before the COMMIT leaves. pgc answers every
+ * queued statement (with an error if the connection goes), so the
+ * COMMIT's callback is always the attempt's last:
  * only it decides the attempt, and no new attempt starts before it. */
 #include "relay.h"
 
