@@ -188,11 +188,15 @@ CREATE INDEX messages_settled_idx ON outbox.messages (updated_at, id)
 -- the live tables to outbox_archive, in the caller's transaction (one
 -- call: one short transaction). Rows another transaction holds are
 -- skipped, never waited for; so is a family any of whose rows is held.
+-- The one lock it may wait for is the KEY SHARE its archive insert takes
+-- on the invoice (the archive's foreign key), behind a charger that holds
+-- that invoice FOR UPDATE for its own short transaction: lock_timeout
+-- bounds that wait, so a queue never forms behind this call.
 -- Returns the number of messages moved (charges and emails).
 CREATE FUNCTION outbox.archive_settled(p_settled_before timestamptz, p_limit integer DEFAULT 1000)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp SET outbox.archiving = 'on' AS $$
+SET search_path = pg_catalog, pg_temp SET outbox.archiving = 'on' SET lock_timeout = '2s' AS $$
 DECLARE
     charges bigint[];
     family  bigint[];
