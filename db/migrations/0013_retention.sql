@@ -232,18 +232,25 @@ BEGIN
     END IF;
 
     -- their emails, terminal ones only (a terminal email never changes
-    -- again); a family whose emails are not all locked here stays whole
+    -- again); a family whose emails are not all locked here stays whole.
+    -- Counted per charge with GROUP BY: one pass, whatever the batch size.
     WITH locked AS (
         SELECT e.id, e.parent_id FROM outbox.messages e
          WHERE e.parent_id = ANY (charges) AND e.state IN ('sent', 'cancelled')
            FOR UPDATE SKIP LOCKED
+    ), locked_n AS (
+        SELECT l.parent_id, count(*) AS n FROM locked l GROUP BY l.parent_id
+    ), all_n AS (
+        SELECT e.parent_id, count(*) AS n FROM outbox.messages e
+         WHERE e.parent_id = ANY (charges) GROUP BY e.parent_id
     ), complete AS (
         SELECT c.id FROM unnest(charges) AS c (id)
-         WHERE (SELECT count(*) FROM outbox.messages e WHERE e.parent_id = c.id)
-             = (SELECT count(*) FROM locked l WHERE l.parent_id = c.id)
+          LEFT JOIN all_n a ON a.parent_id = c.id
+          LEFT JOIN locked_n ln ON ln.parent_id = c.id
+         WHERE coalesce(a.n, 0) = coalesce(ln.n, 0)
     )
     SELECT (SELECT array_agg(id) FROM complete),
-           (SELECT array_agg(l.id) FROM locked l WHERE l.parent_id IN (SELECT id FROM complete))
+           (SELECT array_agg(l.id) FROM locked l JOIN complete c ON c.id = l.parent_id)
       INTO charges, emails;
     IF charges IS NULL THEN
         RETURN 0;
