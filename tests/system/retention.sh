@@ -33,6 +33,27 @@ out=$("$ARCHIVE" "dbname=$DB user=reader_app host=$PGHOST" 2>&1)
 is "$?" 1 "a role outside outbox_retention cannot archive (exit 1)"
 like "$out" "permission denied for function archive_settled" "... refused by the privilege system"
 
+# --max-rows and --batch: five charges declined two days ago (no email), in
+# a database of their own
+SMALL=retention_small
+new_db $SMALL
+seed $SMALL 5 1
+sql $SMALL "
+  UPDATE billing.invoices SET status = 'in_flight';
+  INSERT INTO outbox.messages (kind, invoice_id, idempotency_key, state, amount_cents, currency)
+  SELECT 'charge', id, 'cg_small_' || id, 'pending', amount_cents, currency FROM billing.invoices;
+  UPDATE outbox.messages SET state = 'submitting', attempts = 1, claim_token = gen_random_uuid(),
+         lease_owner = 'test', lease_expires_at = now() + interval '1 minute';
+  UPDATE outbox.messages SET state = 'declined';
+  UPDATE billing.invoices SET status = 'open';
+  SET session_replication_role = replica;
+  UPDATE outbox.messages SET updated_at = now() - interval '2 days';" >/dev/null
+out=$("$ARCHIVE" "dbname=$SMALL user=retention_app host=$PGHOST" --older-than '1 day' --batch 2 --max-rows 3 2>&1)
+is "$(grep -c '^archived ' <<<"$out"):$(grep -o '^archived [0-9]*' <<<"$out" | tr '\n' ' ')" "2:archived 2 archived 1 " \
+  "--batch 2 --max-rows 3: a batch of 2, then one of the 1 row still allowed, then it stops"
+like "$out" "archive: done, 3 row\(s\) moved to outbox_archive in 2 batch\(es\), settled more than 1 day ago" "... and says so"
+is "$(sql $SMALL "SELECT count(*) FROM outbox.messages")" 2 "the other two settled charges are still live"
+
 # --- the run ----------------------------------------------------------------------
 ok "gateway simulator started" sim_start --latency-ms 20
 ok "SMTP sink started" smtp_start
