@@ -139,7 +139,7 @@ test: deps $(PROGRAMS:%=build/%) $(PROGRAMS:%=build/asan/%) $(TEST_BINS) tools b
 
 # Installs what runs in production; builds only the two daemons (so an
 # install from a built tree compiles nothing). Directories, all overridable:
-#   BINDIR (PREFIX/bin: charger, relay, chargeguard-migrate), MANDIR (PREFIX/share/man),
+#   BINDIR (PREFIX/bin: charger, relay, chargeguard-migrate, chargeguard-archive), MANDIR (PREFIX/share/man),
 #   DATADIR (PREFIX/share/chargeguard: migrate and migrations/), DOCDIR (PREFIX/share/doc/chargeguard, examples/ in it),
 #   SYSTEMDUNITDIR (PREFIX/lib/systemd/system, searched by systemd for /usr and
 #   /usr/local), SYSCONFDIR (/etc: the units read /etc/chargeguard/*.conf).
@@ -153,7 +153,8 @@ DOCDIR         ?= $(PREFIX)/share/doc/chargeguard
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR     ?= /etc
 UNITS          := chargeguard-charger.service chargeguard-relay.service \
-                  chargeguard-charger-once.service chargeguard-charger-once.timer
+                  chargeguard-charger-once.service chargeguard-charger-once.timer \
+                  chargeguard-archive.service chargeguard-archive.timer
 
 install: build/bin/charger build/bin/relay
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
@@ -165,8 +166,9 @@ install: build/bin/charger build/bin/relay
 	  >$(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp && \
 	  chmod 0755 $(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp && \
 	  mv $(DESTDIR)$(BINDIR)/chargeguard-migrate.tmp $(DESTDIR)$(BINDIR)/chargeguard-migrate
+	install -m 0755 db/archive $(DESTDIR)$(BINDIR)/chargeguard-archive
 	install -m 0644 db/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
-	install -m 0644 man/charger.8 man/relay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/charger.8 man/relay.8 man/chargeguard-archive.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/chargeguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/charger.conf conf/relay.conf $(DESTDIR)$(DOCDIR)/examples/

@@ -7,6 +7,7 @@
 #include "fetch.h"
 #include "ledger.h"
 #include "options.h"
+#include "scope.h"
 #include "tap.h"
 
 #include <curl/curl.h>
@@ -53,7 +54,7 @@ static int run(const struct checker_options *o)
 	 * ledgers are read: whatever the database records happened at the
 	 * peers before, so it is in their ledgers. Read-only: the checker
 	 * writes nothing but its temporary tables. */
-	if (ledger_prepare(c, err, sizeof(err)) != 0 ||
+	if (ledger_prepare(c, err, sizeof(err)) != 0 || scope_prepare(c, err, sizeof(err)) != 0 ||
 	    db_run(c, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err,
 		   sizeof(err)) != 0 ||
 	    db_run(c, "taking the snapshot", "SELECT 1", 0, NULL, err,

@@ -23,7 +23,7 @@ const struct check check_i1 = {
 	       "   FROM pg_temp.cg_charge c"
 	       "   CROSS JOIN LATERAL ("
 	       "     SELECT c.invoice_ref"
-	       "     UNION SELECT m.invoice_id FROM outbox.messages m"
+	       "     UNION SELECT m.invoice_id FROM pg_temp.cg_messages m"
 	       "            WHERE m.id = c.outbox_ref AND m.kind = 'charge') ci (invoice_id)"
 	       "   LEFT JOIN billing.invoices i ON i.id = ci.invoice_id"
 	       "  WHERE c.status = 'succeeded' AND ci.invoice_id IS NOT NULL"
@@ -55,7 +55,8 @@ const struct check check_i1 = {
 
 /* Both ways: each successful gateway charge has exactly one payment row that
  * agrees with it (amount, currency, invoice, outbox row); each payment row
- * has a successful gateway charge. Charges no metadata ties to an invoice
+ * has a successful gateway charge, and its outbox row, live or archived
+ * (since 0013 no foreign key keeps it: the delete guard does). Charges no metadata ties to an invoice
  * still need their payment row: money moved. */
 const struct check check_i2 = {
 	.id = CHECK_I2,
@@ -65,7 +66,7 @@ const struct check check_i2 = {
 	       " SELECT c.*, m.invoice_id AS row_invoice,"
 	       "        array_remove(ARRAY[c.invoice_ref, m.invoice_id], NULL) AS invoices"
 	       "   FROM pg_temp.cg_charge c"
-	       "   LEFT JOIN outbox.messages m ON m.id = c.outbox_ref AND m.kind = 'charge'"
+	       "   LEFT JOIN pg_temp.cg_messages m ON m.id = c.outbox_ref AND m.kind = 'charge'"
 	       "  WHERE c.status = 'succeeded'"
 	       "), paid AS ("
 	       " SELECT w.id, count(p.id) AS n, string_agg(p.id::text, ', ' ORDER BY p.id) AS ids"
@@ -96,7 +97,7 @@ const struct check check_i2 = {
 	       "                    ELSE format('%s billing.payments rows (%s)', pd.n, pd.ids) END)"
 	       "   FROM won w JOIN paid pd ON pd.id = w.id WHERE pd.n <> 1"
 	       "    AND NOT (pd.n = 0 AND current_setting('checker.allow_unknown') = 'on'"
-	       "             AND EXISTS (SELECT 1 FROM outbox.messages u WHERE u.id = w.outbox_ref"
+	       "             AND EXISTS (SELECT 1 FROM pg_temp.cg_messages u WHERE u.id = w.outbox_ref"
 	       "                          AND u.kind = 'charge' AND u.state IN ('unknown', 'dead')))"
 	       " UNION ALL"
 	       " SELECT invoice_id, charge, format('invoice %s: payment %s of gateway charge %s: %s',"
@@ -112,6 +113,13 @@ const struct check check_i2 = {
 	       "                    ELSE format('the gateway''s charge %s is %s', c.id, c.status) END)"
 	       "   FROM billing.payments p LEFT JOIN pg_temp.cg_charge c ON c.id = p.gateway_charge_id"
 	       "  WHERE c.status IS DISTINCT FROM 'succeeded'"
+	       " UNION ALL"
+	       " SELECT p.invoice_id, p.gateway_charge_id,"
+	       "        format('invoice %s: payment %s names outbox row %s, which is neither in'"
+	       "               || ' outbox.messages nor in outbox_archive.messages', p.invoice_id,"
+	       "               p.id, p.outbox_id)"
+	       "   FROM billing.payments p"
+	       "  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.cg_messages m WHERE m.id = p.outbox_id)"
 	       "  ORDER BY 1, 2, 3",
 };
 

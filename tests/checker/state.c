@@ -18,7 +18,7 @@ const struct check check_i6 = {
 	       "   LEFT JOIN (SELECT invoice_id, count(*) AS n,"
 	       "                     string_agg(format('%s (%s)', id, state), ', ' ORDER BY id)"
 	       "                       AS row_list"
-	       "                FROM outbox.messages"
+	       "                FROM pg_temp.cg_messages"
 	       "               WHERE kind = 'charge'"
 	       "                 AND state IN ('pending', 'submitting', 'unknown', 'dead')"
 	       "               GROUP BY invoice_id) l ON l.invoice_id = i.id"
@@ -30,8 +30,9 @@ const struct check check_i6 = {
 /* Each row's events, by id: the first is its creation (from NULL), each is
  * a (kind, from, to) of outbox.transitions, each starts where the previous
  * ended, the last ends in the row's state; a row without events lost its
- * history. Events of rows deleted by retention have no row to hold their
- * kind and state, and are not judged. */
+ * history. Archived rows and events are judged like live ones (scope.h);
+ * events of a row in neither have no row to hold their kind and state, and
+ * are not judged. */
 const struct check check_i8 = {
 	.id = CHECK_I8,
 	.title = "audit (every message's events form a legal path of outbox.transitions "
@@ -43,7 +44,7 @@ const struct check check_i8 = {
 	       "        EXISTS (SELECT 1 FROM outbox.transitions t"
 	       "                 WHERE t.kind = m.kind AND t.to_state = e.to_state"
 	       "                   AND t.from_state IS NOT DISTINCT FROM e.from_state) AS legal"
-	       "   FROM outbox.events e JOIN outbox.messages m ON m.id = e.message_id"
+	       "   FROM pg_temp.cg_events e JOIN pg_temp.cg_messages m ON m.id = e.message_id"
 	       " WINDOW w AS (PARTITION BY e.message_id ORDER BY e.id)"
 	       "), why AS ("
 	       " SELECT *, concat_ws('; ',"
@@ -65,8 +66,8 @@ const struct check check_i8 = {
 	       " UNION ALL"
 	       " SELECT m.invoice_id, m.id, NULL, format('invoice %s: %s %s (%s) has no events at all',"
 	       "                                        m.invoice_id, m.kind, m.id, m.state)"
-	       "   FROM outbox.messages m"
-	       "  WHERE NOT EXISTS (SELECT 1 FROM outbox.events e WHERE e.message_id = m.id)"
+	       "   FROM pg_temp.cg_messages m"
+	       "  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.cg_events e WHERE e.message_id = m.id)"
 	       "  ORDER BY 1, 2, 3 NULLS FIRST",
 };
 
@@ -81,25 +82,25 @@ const struct check check_settled = {
 	       "       format('invoice %s: %s %s is still submitting (claimed by %s until %s)',"
 	       "              invoice_id, kind, id, coalesce(lease_owner, '?'),"
 	       "              coalesce(lease_expires_at::text, '?'))"
-	       "   FROM outbox.messages WHERE state = 'submitting'"
+	       "   FROM pg_temp.cg_messages WHERE state = 'submitting'"
 	       " UNION ALL"
 	       " SELECT invoice_id, id, format('invoice %s: charge %s is still pending (%s attempt(s),"
 	       " not before %s)', invoice_id, id, attempts, not_before)"
-	       "   FROM outbox.messages WHERE kind = 'charge' AND state = 'pending'"
+	       "   FROM pg_temp.cg_messages WHERE kind = 'charge' AND state = 'pending'"
 	       " UNION ALL"
 	       " SELECT invoice_id, id, format('invoice %s: charge %s is still unknown (%s inconclusive"
 	       " lookup(s); next at %s): %s', invoice_id, id, failed_lookups, not_before,"
 	       " coalesce(last_error, ''))"
-	       "   FROM outbox.messages WHERE kind = 'charge' AND state = 'unknown'"
+	       "   FROM pg_temp.cg_messages WHERE kind = 'charge' AND state = 'unknown'"
 	       " UNION ALL"
 	       " SELECT e.invoice_id, e.id, format('invoice %s: email %s of charge %s (%s) is %s,"
 	       " not sent or cancelled', e.invoice_id, e.id, c.id, c.state, e.state)"
-	       "   FROM outbox.messages e JOIN outbox.messages c ON c.id = e.parent_id"
+	       "   FROM pg_temp.cg_messages e JOIN pg_temp.cg_messages c ON c.id = e.parent_id"
 	       "  WHERE e.kind = 'email' AND c.state IN ('succeeded', 'declined', 'failed', 'cancelled')"
 	       "    AND e.state NOT IN ('sent', 'cancelled', 'submitting')"
 	       " UNION ALL"
 	       " SELECT invoice_id, id, format('invoice %s: %s %s is dead without a reason (last_error"
 	       " blank)', invoice_id, kind, id)"
-	       "   FROM outbox.messages WHERE state = 'dead' AND coalesce(btrim(last_error), '') = ''"
+	       "   FROM pg_temp.cg_messages WHERE state = 'dead' AND coalesce(btrim(last_error), '') = ''"
 	       "  ORDER BY 1, 2, 3",
 };

@@ -11,7 +11,9 @@
 --     lease_expires_at (heartbeat);
 --   * settled rows (succeeded, declined, failed, cancelled, sent) cannot
 --     change any column (CG004; every column of the catalog is tried);
---   * a live row cannot be deleted (CG005); a settled one can, by the owner;
+--   * a live row cannot be deleted (CG005); a settled one can, by the owner,
+--     once its identical copy is in outbox_archive.messages (0013: deleting
+--     without one is CG011, 15_retention);
 --   * outbox.events refuses UPDATE, DELETE and TRUNCATE (CG008), even for a
 --     superuser;
 --   * events: one creation event (from_state NULL) per inserted row, one
@@ -209,7 +211,8 @@ SELECT lives_ok(
 SELECT is((SELECT updated_at FROM outbox.messages WHERE id = (SELECT id FROM settled_yesterday)),
     now() - interval '1 day', '... and leaves the settled row unchanged, updated_at included');
 
--- 4. Deletes: live rows refused (CG005), settled rows allowed for the owner.
+-- 4. Deletes: live rows refused (CG005), settled rows allowed for the owner
+--    once archived (the copy is made here as archive_settled makes it).
 CREATE TEMP TABLE deleted (id bigint);
 CREATE FUNCTION pg_temp.delete_tests()
 RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -223,7 +226,8 @@ BEGIN
         q := format('DELETE FROM outbox.messages WHERE id = %s', m);
         IF r.settled THEN
             INSERT INTO deleted VALUES (m);
-            RETURN NEXT lives_ok(q, format('the owner may delete (archive) a %s row in state %s: it is settled', r.kind, r.state));
+            INSERT INTO outbox_archive.messages SELECT * FROM outbox.messages WHERE id = m;
+            RETURN NEXT lives_ok(q, format('the owner may delete (archive) a %s row in state %s: it is settled and its copy archived', r.kind, r.state));
         ELSE
             RETURN NEXT throws_ok(q, 'CG005', NULL,
                 format('deleting a %s row in state %s is refused (CG005): it is live', r.kind, r.state));

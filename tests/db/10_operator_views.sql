@@ -65,8 +65,8 @@ $$;
 
 SELECT plan(17);
 
-SELECT columns_are('outbox', 'summary', ARRAY['kind', 'state', 'count', 'oldest_age', 'oldest_id'],
-    'outbox.summary has the columns kind, state, count, oldest_age, oldest_id');
+SELECT columns_are('outbox', 'summary', ARRAY['kind', 'state', 'count', 'oldest_age', 'oldest_id', 'archived'],
+    'outbox.summary has the columns kind, state, count, oldest_age, oldest_id, archived (0013)');
 SELECT columns_are('outbox', 'stuck',
     ARRAY['id', 'kind', 'invoice_id', 'state', 'attempts', 'failed_lookups', 'since', 'age',
           'next_action_at', 'why', 'next_step'],

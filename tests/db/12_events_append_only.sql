@@ -15,9 +15,15 @@
 --     0009_least_privilege makes the trigger fire ALWAYS),
 -- is refused, with CG008 and the trigger's message, each of: UPDATE;
 -- DELETE; TRUNCATE; INSERT ... ON CONFLICT DO UPDATE; MERGE ... UPDATE;
--- MERGE ... DELETE; DELETE inside a WITH. The rows are all still there
+-- MERGE ... DELETE; DELETE inside a WITH; a DELETE with outbox.archiving
+-- set by hand (what archive_settled sets for its own call, 0013) of events
+-- that have no copy in outbox_archive.events. The rows are all still there
 -- afterwards, appending still works, and the non-superuser owner cannot set
--- session_replication_role itself.
+-- session_replication_role itself. The one way out is a move: a DELETE
+-- with outbox.archiving set of events whose identical copies are archived
+-- (archive_settled's way) succeeds, and one whose archived copy differs in
+-- any column is refused.
+-- Both triggers are ENABLE ALWAYS.
 BEGIN;
 \ir helpers.psql
 
@@ -56,11 +62,14 @@ INSERT INTO rewrites VALUES
      format($$MERGE INTO outbox.events e USING (VALUES (%s::bigint)) s (m) ON e.message_id = s.m
               WHEN MATCHED THEN DELETE$$, :charge), 6),
     ('DELETE', 'DELETE inside a WITH',
-     format('WITH gone AS (DELETE FROM outbox.events WHERE message_id = %s RETURNING id) SELECT count(*) FROM gone', :charge), 7);
+     format('WITH gone AS (DELETE FROM outbox.events WHERE message_id = %s RETURNING id) SELECT count(*) FROM gone', :charge), 7),
+    ('DELETE', 'DELETE with outbox.archiving set by hand, nothing archived',
+     format($$SET LOCAL outbox.archiving = 'on'; DELETE FROM outbox.events WHERE message_id = %s$$, :charge), 8);
 
 SELECT plan((
       (SELECT count(*) FROM actors CROSS JOIN rewrites)
     + 4                                                -- rows kept; append; replica for the owner; trigger mode
+    + 4                                                -- the move: done, gone, forged copy; trigger mode
 )::int);
 
 -- Each rewrite by each actor: refused by the trigger. A rewrite that is not
@@ -79,6 +88,7 @@ BEGIN
                 format('outbox.events is append-only (%s refused)', w.op),
                 format('%s: %s of outbox.events refused by its trigger (CG008)', a.label, w.label));
             RESET SESSION AUTHORIZATION;
+            RESET outbox.archiving;
         END LOOP;
     END LOOP;
     SET session_replication_role = origin;
@@ -101,6 +111,31 @@ SELECT pg_temp.refused_as('cg_test_owner', 'SET session_replication_role = repli
 
 SELECT is((SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'outbox.events'::regclass AND tgname = 'events_append_only'),
     'A'::"char", 'events_append_only is ENABLE ALWAYS: it fires whatever session_replication_role says');
+
+-- The move (0013): the events of one message copied to the archive as
+-- archive_settled copies them, then deleted with outbox.archiving set.
+CREATE TEMP TABLE moving AS SELECT * FROM outbox.events WHERE message_id = :charge;
+SET LOCAL outbox.archiving = 'on';
+INSERT INTO outbox_archive.events SELECT * FROM outbox.events WHERE message_id = :charge;
+SELECT lives_ok(format('DELETE FROM outbox.events WHERE message_id = %s', :charge),
+    'a DELETE of events whose identical copies are in outbox_archive.events succeeds (a move, 0013)');
+SELECT set_eq(format('SELECT to_jsonb(a) FROM outbox_archive.events a WHERE message_id = %s', :charge),
+              'SELECT to_jsonb(b) FROM moving b',
+    'the moved events are in the archive, identical, and no longer in outbox.events')
+ WHERE NOT EXISTS (SELECT 1 FROM outbox.events WHERE message_id = :charge)
+UNION ALL SELECT fail('the moved events are still in outbox.events')
+ WHERE EXISTS (SELECT 1 FROM outbox.events WHERE message_id = :charge);
+-- a copy that differs in one column is no copy
+CREATE TEMP TABLE fx2 AS SELECT pg_temp.cg_message_in('charge', 'succeeded') AS charge;
+SELECT charge AS charge2 FROM fx2 \gset
+INSERT INTO outbox_archive.events (id, message_id, at, from_state, to_state, actor, detail)
+SELECT id, message_id, at, from_state, to_state, actor, 'forged' FROM outbox.events WHERE message_id = :charge2;
+SELECT throws_ok(format('DELETE FROM outbox.events WHERE message_id = %s', :charge2), 'CG008',
+    'outbox.events is append-only (DELETE refused)',
+    'a DELETE of events whose archived copies differ (detail) is refused (CG008), even with outbox.archiving set');
+RESET outbox.archiving;
+SELECT is((SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'outbox.events'::regclass AND tgname = 'events_delete_only_archived'),
+    'A'::"char", 'events_delete_only_archived is ENABLE ALWAYS too');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,8 @@
 -- SQLSTATE 42501 with PostgreSQL's own message, so a test passes only when
 -- the privilege system refused, not a constraint or a trigger further on.
 -- 12_least_privilege proves the catalog says the same; this file proves the
--- server acts on it. Proves that, for each of the four:
+-- server acts on it. Proves that, for each of the five (retention_app in
+-- outbox_retention, 0013, too):
 --   * history cannot be rewritten and invoices cannot be created or deleted:
 --     INSERT, UPDATE and DELETE of real rows of billing.invoices,
 --     billing.payments, billing.transactions, outbox.messages and
@@ -16,15 +17,16 @@
 --     directly; the relay neither creates nor deletes invoices nor touches
 --     events, payments or transactions; the operator changes no row but
 --     through its three functions);
---   * every INSERT, UPDATE, DELETE and TRUNCATE of every table of billing
---     and outbox is refused (the reader changes nothing);
---   * every function of billing and outbox that the role may not execute
+--   * every INSERT, UPDATE, DELETE and TRUNCATE of every table of billing,
+--     outbox and outbox_archive is refused (the reader changes nothing; a
+--     role without USAGE on outbox_archive is refused by the schema);
+--   * every function of the three schemas that the role may not execute
 --     (12_least_privilege lists the ones it may) is refused when called:
 --     the reader calls none of the mutating ones, the operator none but
 --     replay, cancel and resolve;
 --   * no sequence can be advanced (nextval) or set (setval);
---   * no function can be created in billing or outbox, no schema in the
---     database;
+--   * no function can be created in billing, outbox or outbox_archive, no
+--     schema in the database;
 --   * no role can climb: SET ROLE to another group, GRANT itself one,
 --     disable outbox.events' trigger or switch triggers off with
 --     session_replication_role are all refused.
@@ -34,7 +36,8 @@ BEGIN;
 CREATE TEMP TABLE logins (login name, grp name, ord int);
 INSERT INTO logins VALUES
     ('charger_app', 'outbox_charger', 1), ('relay_app', 'outbox_relay', 2),
-    ('reader_app', 'outbox_reader', 3), ('operator_app', 'outbox_operator', 4);
+    ('reader_app', 'outbox_reader', 3), ('operator_app', 'outbox_operator', 4),
+    ('retention_app', 'outbox_retention', 5);
 CREATE TEMP TABLE groups AS SELECT grp, ord FROM logins;
 
 -- Real rows to aim at: a charge that succeeded, with its events, payment
@@ -74,18 +77,18 @@ INSERT INTO rewrites (rel, what, sql) VALUES
     ('outbox.events', 'delete an event', format('DELETE FROM outbox.events WHERE message_id = %s', :charge));
 
 CREATE TEMP TABLE tables AS
-SELECT c.oid::regclass AS rel, c.relname::text AS relname
+SELECT c.oid::regclass AS rel, c.relname::text AS relname, n.nspname::text AS nsp
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname IN ('billing', 'outbox') AND c.relkind IN ('r', 'p');
+ WHERE n.nspname IN ('billing', 'outbox', 'outbox_archive') AND c.relkind IN ('r', 'p');
 CREATE TEMP TABLE write_ops (op text, ord int);
 INSERT INTO write_ops VALUES ('INSERT', 1), ('UPDATE', 2), ('DELETE', 3), ('TRUNCATE', 4);
 
 CREATE TEMP TABLE seqs AS
 SELECT c.oid::regclass AS seq, c.relname::text AS relname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname IN ('billing', 'outbox') AND c.relkind = 'S';
+ WHERE n.nspname IN ('billing', 'outbox', 'outbox_archive') AND c.relkind = 'S';
 
--- Every function of both schemas that the login role's group may not
+-- Every function of the three schemas that the login role's group may not
 -- execute (helpers.psql's list, not the catalog: a stray GRANT makes its call
 -- below succeed, or fail otherwise, and the test fail), with a call of it
 -- (NULL arguments: the privilege is checked before the body runs, and
@@ -96,7 +99,7 @@ SELECT l.login, l.ord, p.oid::regprocedure AS func, p.proname::text AS name,
               (SELECT coalesce(string_agg(format('NULL::%s', format_type(t, NULL)), ', ' ORDER BY i), '')
                  FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a (t, i))) AS call
   FROM logins l, pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname IN ('billing', 'outbox')
+ WHERE n.nspname IN ('billing', 'outbox', 'outbox_archive')
    AND p.oid NOT IN (SELECT func FROM pg_temp.cg_may_execute() WHERE role = l.grp);
 
 SELECT plan((
@@ -104,7 +107,7 @@ SELECT plan((
     + (SELECT count(*) FROM logins CROSS JOIN tables CROSS JOIN write_ops) -- every write
     + (SELECT count(*) FROM forbidden_calls)                              -- functions
     + 2 * (SELECT count(*) FROM logins CROSS JOIN seqs)                   -- sequences
-    + 3 * (SELECT count(*) FROM logins)                                   -- CREATE
+    + 4 * (SELECT count(*) FROM logins)                                   -- CREATE
     + (SELECT count(*) FROM logins l CROSS JOIN groups g
         WHERE NOT pg_has_role(l.login, g.grp, 'MEMBER'))                  -- SET ROLE
     + 3 * (SELECT count(*) FROM logins)                                   -- GRANT, triggers off
@@ -117,7 +120,9 @@ SELECT pg_temp.refused_as(l.login, w.sql || format('; SELECT pg_temp.undo(%L)', 
   FROM logins l CROSS JOIN rewrites w JOIN pg_class c ON c.oid = w.rel ORDER BY l.ord, w.ord;
 
 -- 2. Every write on every table.
-SELECT pg_temp.refused_as(l.login, pg_temp.write_sql(o.op, t.rel), format('permission denied for table %s', t.relname),
+SELECT pg_temp.refused_as(l.login, pg_temp.write_sql(o.op, t.rel),
+           CASE WHEN has_schema_privilege(l.login, t.nsp, 'USAGE') THEN format('permission denied for table %s', t.relname)
+                ELSE format('permission denied for schema %s', t.nsp) END,
            format('%s cannot %s %s (42501)', l.login, o.op, t.rel))
   FROM logins l CROSS JOIN tables t CROSS JOIN write_ops o ORDER BY l.ord, t.rel::text, o.ord;
 
@@ -139,7 +144,7 @@ SELECT pg_temp.refused_as(l.login,
            format('CREATE FUNCTION %I.cg_intruder() RETURNS int LANGUAGE sql AS ''SELECT 1''', s.nsp),
            format('permission denied for schema %s', s.nsp),
            format('%s cannot create a function in schema %s (42501)', l.login, s.nsp))
-  FROM logins l CROSS JOIN (VALUES ('billing'), ('outbox')) s (nsp) ORDER BY l.ord, s.nsp;
+  FROM logins l CROSS JOIN (VALUES ('billing'), ('outbox'), ('outbox_archive')) s (nsp) ORDER BY l.ord, s.nsp;
 SELECT pg_temp.refused_as(l.login, 'CREATE SCHEMA cg_intruder',
            format('permission denied for database %s', current_database()),
            format('%s cannot create a schema of its own (42501)', l.login))
@@ -152,7 +157,7 @@ SELECT pg_temp.refused_as(l.login, format('SET ROLE %I', g.grp), format('permiss
 SELECT pg_temp.refused_as(l.login, format('GRANT %I TO %I', g.grp, l.login),
            format('must have admin option on role "%s"', g.grp),
            format('%s cannot grant itself %s (42501)', l.login, g.grp))
-  FROM logins l JOIN groups g ON g.ord = l.ord % 4 + 1 ORDER BY l.ord;
+  FROM logins l JOIN groups g ON g.ord = l.ord % 5 + 1 ORDER BY l.ord;
 SELECT pg_temp.refused_as(l.login, 'ALTER TABLE outbox.events DISABLE TRIGGER events_append_only',
            'must be owner of table events',
            format('%s cannot disable outbox.events'' append-only trigger (42501)', l.login))

@@ -257,6 +257,24 @@ check $DB "$GW" "$SMTP"
 expect_broken "I2, payment for a declined charge" I2 \
   "invoice 2: payment 3 \(2000 usd, outbox 201\) has no successful gateway charge: the gateway's charge ch_2 is failed$"
 
+# a payment whose outbox row is neither live nor archived (the guards of
+# 0013 switched off): since no foreign key keeps it, I2 looks
+DB=chk_i2n
+copy_db $DB
+bypass $DB "UPDATE billing.payments SET outbox_id = 999 WHERE id = 1"
+check $DB "$GW" "$SMTP"
+expect_broken "I2, a payment whose outbox row is in neither outbox.messages nor the archive" I2 \
+  "invoice 1: payment 1 names outbox row 999, which is neither in outbox.messages nor in outbox_archive.messages$"
+
+# ---- retention: archived rows are still ours --------------------------------
+# Every settled family moved to outbox_archive (0013): every check reads
+# live + archive and still passes.
+DB=chk_archived
+copy_db $DB
+moved=$(sql $DB "SELECT outbox.archive_settled('infinity', 100)")
+check $DB "$GW" "$SMTP"
+is "$rc:$(grep -c '^ok ' <<<"$out")" "0:9" "archived ($moved rows moved): exit 0, all nine checks ok over live + archive"
+
 # ---- I3: amount due not lowered ---------------------------------------------
 DB=chk_i3
 copy_db $DB

@@ -18,12 +18,15 @@ is "$?" 0 "make install DESTDIR=... PREFIX=/usr succeeds (not as root it needs n
 unlike "$out" "(^|[ /])(cc|gcc) " "it compiled nothing"
 
 expect=(
-  "755 usr/bin/charger" "755 usr/bin/relay" "755 usr/bin/chargeguard-migrate"
+  "755 usr/bin/charger" "755 usr/bin/relay" "755 usr/bin/chargeguard-migrate" "755 usr/bin/chargeguard-archive"
   "755 usr/share/chargeguard/migrate"
   "644 usr/lib/systemd/system/chargeguard-charger.service"
   "644 usr/lib/systemd/system/chargeguard-relay.service"
   "644 usr/lib/systemd/system/chargeguard-charger-once.service"
   "644 usr/lib/systemd/system/chargeguard-charger-once.timer"
+  "644 usr/lib/systemd/system/chargeguard-archive.service"
+  "644 usr/lib/systemd/system/chargeguard-archive.timer"
+  "644 usr/share/man/man8/chargeguard-archive.8"
   "644 usr/share/man/man8/charger.8" "644 usr/share/man/man8/relay.8"
   "644 usr/share/man/man5/chargeguard.conf.5"
   "644 usr/share/doc/chargeguard/examples/charger.conf"
@@ -76,6 +79,18 @@ for d in charger relay charger-once; do
   done
   ok "chargeguard-$d.service: its type, command, reload and restart, and the hardening" [ $? -eq 0 ]
 done
+u=$UNITDIR/chargeguard-archive.service
+for want in "Type=oneshot" 'ExecStart=/usr/bin/chargeguard-archive --older-than "30 days"' \
+            "DynamicUser=yes" "NoNewPrivileges=yes" "ProtectSystem=strict" "CapabilityBoundingSet="; do
+  grep -qxF -- "$want" "$u" || { echo "# archive: no '$want'"; false; }
+done
+ok "chargeguard-archive.service: a oneshot run of chargeguard-archive, in the daemons' sandbox" [ $? -eq 0 ]
+is "$(grep '^User=' "$u" | tail -1)" "User=chargeguard-archive" \
+  "chargeguard-archive.service runs as a user of its own (its last User= line wins over the sandbox's)"
+ok "chargeguard-archive.timer starts it daily, catching up a missed day" \
+  grep -qx "OnCalendar=daily" "$UNITDIR/chargeguard-archive.timer"
+like "$("$DEST/usr/bin/chargeguard-archive" --help)" "^Usage: chargeguard-archive \\[CONNINFO\\]" \
+  "the installed chargeguard-archive runs (--help)"
 T=$UNITDIR/chargeguard-charger-once.timer
 timer_ok() { grep -qx "Unit=chargeguard-charger-once.service" "$1" && grep -qx 'OnCalendar=\*:0/5' "$1" &&
              grep -qx "Persistent=true" "$1" && grep -qx "WantedBy=timers.target" "$1"; }
@@ -101,14 +116,14 @@ like "$(cd / && PATH=$REL/usr/bin:$PATH chargeguard-migrate --status "dbname=$CG
   "applied +$(basename "$(ls db/migrations/*.sql | tail -1)" .sql)" \
   "chargeguard-migrate, found on PATH and run from /, finds the installed migrations"
 for u in chargeguard-charger.service chargeguard-relay.service chargeguard-charger-once.service \
-         chargeguard-charger-once.timer; do
+         chargeguard-charger-once.timer chargeguard-archive.service chargeguard-archive.timer; do
   is "$(sed -e "s|$REL/usr|/usr|g" -e "s|$REL/etc|/etc|g" "$REL/usr/lib/systemd/system/$u" | diff - "$UNITDIR/$u")" "" \
     "$u: the relocated unit differs from the DESTDIR one only in its paths"
 done
 if command -v systemd-analyze >/dev/null; then
   verify=$(MANPATH=$REL/usr/share/man systemd-analyze verify "$REL"/usr/lib/systemd/system/chargeguard-*.service \
              "$REL"/usr/lib/systemd/system/chargeguard-*.timer 2>&1)
-  is "$?$verify" "0" "systemd-analyze verify: the three services and the timer, no warning"
+  is "$?$verify" "0" "systemd-analyze verify: the four services and the two timers, no warning"
   [ -n "$verify" ] && echo "$verify" | sed 's/^/#   /'
 else
   diag "systemd-analyze not found: units not verified"
